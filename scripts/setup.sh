@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what framed needs from Debian 12 packages; a no-op when all is
+# present. Safe to run any number of times.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ make            # build
+  clang libclang-rt-14-dev              # clang build, libFuzzer, sanitizer runtimes
+  libgtest-dev libgmock-dev             # unit and integration tests
+  librapidcheck-dev                     # property tests
+  libbenchmark-dev                      # micro-benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install packages" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
