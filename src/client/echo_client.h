@@ -1,0 +1,51 @@
+// A single-connection client that sends frames to an echo server and checks
+// every echoed byte. It writes and reads at the same time (poll()), so it
+// never deadlocks against a server that applies backpressure, and it keeps at
+// most `window` frames in flight. Used by framed-client and the stress test.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "net/socket.h"
+
+namespace framed::client {
+
+struct EchoOptions {
+  std::size_t window = 16;                 // Frames in flight at most.
+  std::chrono::milliseconds timeout{10'000};  // Longest wait without progress.
+  // When non-zero, writes are cut at random sizes drawn from this seed, so the
+  // server sees partial frames at every kind of boundary.
+  std::uint64_t split_seed = 0;
+};
+
+// Produces the payload of frame `index` into `out` (cleared by the caller).
+using FrameSource = std::function<void(std::size_t index, std::vector<std::byte>& out)>;
+// Called for each verified echo, with its index, payload and round-trip time.
+using OnEcho = std::function<void(std::size_t index, std::span<const std::byte> payload,
+                                  std::chrono::nanoseconds rtt)>;
+
+struct EchoResult {
+  std::size_t frames_sent = 0;      // Fully written.
+  std::size_t frames_verified = 0;  // Echoed back byte for byte.
+  std::uint64_t bytes_verified = 0;  // Payload bytes of verified frames.
+  bool corrupt = false;             // An echo differed from what was sent.
+  std::string error;                // Empty on success; otherwise what happened.
+};
+
+// Connects to `endpoint`, sends `count` frames from `source`, verifies each
+// echo in order, and closes. Stops at the first error.
+EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const FrameSource& source,
+                    const EchoOptions& options, const OnEcho& on_echo = {});
+
+// Resolves host:port to the first address that getaddrinfo returns.
+// Returns false and sets `error` on failure.
+bool resolve_one(const std::string& host, std::uint16_t port, net::Endpoint& out,
+                 std::string& error);
+
+}  // namespace framed::client

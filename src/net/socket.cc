@@ -1,0 +1,147 @@
+#include "net/socket.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <vector>
+
+namespace framed::net {
+
+std::string SysError::message() const {
+  return std::string(call != nullptr ? call : "?") + ": " + std::strerror(code);
+}
+
+std::string Endpoint::to_string() const {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(port());
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+  inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(port());
+}
+
+std::uint16_t Endpoint::port() const {
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+}
+
+SysError resolve(const std::string& host, std::uint16_t port, bool passive,
+                 std::vector<Endpoint>& out, std::string& detail) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  addrinfo* list = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
+  if (rc != 0) {
+    detail = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);
+    return {"getaddrinfo", rc == EAI_SYSTEM ? errno : EINVAL};
+  }
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    Endpoint ep;
+    std::memcpy(&ep.addr, ai->ai_addr, ai->ai_addrlen);
+    ep.len = ai->ai_addrlen;
+    out.push_back(ep);
+  }
+  freeaddrinfo(list);
+  return {};
+}
+
+SysError set_int_option(int fd, int level, int name, int value) {
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0) return {"setsockopt", errno};
+  return {};
+}
+
+SysError set_nodelay(int fd) { return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1); }
+
+SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out) {
+  UniqueFd fd(socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return {"socket", errno};
+  if (auto e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1); !e.ok()) return e;
+  if (ep.addr.ss_family == AF_INET6) {
+    if (auto e = set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1); !e.ok()) return e;
+  }
+  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0) {
+    return {"bind", errno};
+  }
+  if (listen(fd.get(), backlog) != 0) return {"listen", errno};
+  out = std::move(fd);
+  return {};
+}
+
+SysError local_endpoint(int fd, Endpoint& out) {
+  out.len = sizeof out.addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&out.addr), &out.len) != 0) {
+    return {"getsockname", errno};
+  }
+  return {};
+}
+
+SysError connect_to(const Endpoint& ep, UniqueFd& out) {
+  UniqueFd fd(socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return {"socket", errno};
+  // Small frames should not wait for Nagle's algorithm.
+  (void)set_nodelay(fd.get());
+  int rc = 0;
+  do {
+    rc = connect(fd.get(), reinterpret_cast<const sockaddr*>(&ep.addr), ep.len);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EINPROGRESS) return {"connect", errno};
+  out = std::move(fd);
+  return {};
+}
+
+SysError connect_result(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return {"getsockopt", errno};
+  return {"connect", err};
+}
+
+IoResult read_some(int fd, std::span<std::byte> buf) {
+  IoResult r;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n > 0) {
+      r.bytes = static_cast<std::size_t>(n);
+    } else if (n == 0) {
+      r.eof = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      r.would_block = true;
+    } else {
+      r.error = {"read", errno};
+    }
+    return r;
+  }
+}
+
+IoResult write_some(int fd, std::span<const std::byte> buf) {
+  IoResult r;
+  for (;;) {
+    const ssize_t n = ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      r.bytes = static_cast<std::size_t>(n);
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      r.would_block = true;
+    } else {
+      r.error = {"send", errno};
+    }
+    return r;
+  }
+}
+
+}  // namespace framed::net

@@ -1,0 +1,77 @@
+// Thin, exception-free wrappers over the socket calls framed uses. Every
+// socket is created SOCK_NONBLOCK | SOCK_CLOEXEC. Failures come back as a
+// SysError naming the call and errno, e.g. "accept4: Too many open files".
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "net/fd.h"
+
+namespace framed::net {
+
+// A failed system call: which call, and its errno. code == 0 means success.
+struct SysError {
+  const char* call = nullptr;
+  int code = 0;
+
+  [[nodiscard]] bool ok() const noexcept { return code == 0; }
+  // "call: strerror(code)".
+  [[nodiscard]] std::string message() const;
+};
+
+// A socket address of either family, with its textual form.
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  // "127.0.0.1:7777" or "[::1]:7777".
+  [[nodiscard]] std::string to_string() const;
+  [[nodiscard]] std::uint16_t port() const;
+};
+
+// Resolves host (a literal or a name, through getaddrinfo) and port. On
+// failure returns a SysError with call "getaddrinfo" and fills `detail` with
+// gai_strerror's text; `out` receives all candidates in resolver order.
+SysError resolve(const std::string& host, std::uint16_t port, bool passive,
+                 std::vector<Endpoint>& out, std::string& detail);
+
+// Creates a listening socket bound to `ep` with SO_REUSEADDR (IPV6_V6ONLY for
+// IPv6), sets `out` and returns success, or the failing call.
+SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out);
+
+// The local address of a bound socket.
+SysError local_endpoint(int fd, Endpoint& out);
+
+// Starts a non-blocking connect to `ep`. Success means connected or in
+// progress (EINPROGRESS); the caller waits for POLLOUT and checks
+// connect_result().
+SysError connect_to(const Endpoint& ep, UniqueFd& out);
+// After POLLOUT on a connecting socket: SO_ERROR as a SysError("connect").
+SysError connect_result(int fd);
+
+// Result of one read or write on a non-blocking socket.
+struct IoResult {
+  std::size_t bytes = 0;   // Bytes moved (0 with eof or would_block).
+  bool eof = false;        // read only: the peer closed its write side.
+  bool would_block = false;
+  SysError error{};        // Set for a real failure (not EAGAIN, not EINTR).
+};
+
+// read(2), retried on EINTR.
+IoResult read_some(int fd, std::span<std::byte> buf);
+// send(2) with MSG_NOSIGNAL (a dead peer yields EPIPE, never SIGPIPE),
+// retried on EINTR.
+IoResult write_some(int fd, std::span<const std::byte> buf);
+
+// Sets an int socket option; returns the failing call on error.
+SysError set_int_option(int fd, int level, int name, int value);
+
+// Disables Nagle's algorithm, so small echoes leave at once.
+SysError set_nodelay(int fd);
+
+}  // namespace framed::net

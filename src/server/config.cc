@@ -1,0 +1,128 @@
+#include "server/config.h"
+
+#include <functional>
+#include <limits>
+#include <string_view>
+
+#include "util/parse.h"
+
+namespace framed::server {
+
+std::string usage() {
+  return R"(usage: framed-server [options]
+
+An echo server for length-prefixed frames (4-byte big-endian length, then the
+payload). Every complete frame is sent back unchanged, in order.
+
+options:
+  --host ADDR           address or name to listen on (default 127.0.0.1;
+                        IPv6 literals such as ::1 work)
+  --port N              TCP port, 0 picks a free one (default 7777)
+  --max-conns N         open connections at most; more are accepted and
+                        closed at once (default 1024)
+  --idle-timeout DUR    close a connection with no bytes moving either way
+                        for this long (default 60s, 0 disables)
+  --frame-timeout DUR   close a connection whose frame has not fully arrived
+                        this long after its first byte (default 30s, 0 disables)
+  --max-frame BYTES     largest payload accepted (default 16MiB, at most
+                        4294967295); a larger length closes the connection
+  --drain-timeout DUR   on SIGINT/SIGTERM, time allowed to finish frames in
+                        progress and flush echoes (default 5s)
+  --log-level L         debug, info, warn, error or off (default info)
+  -h, --help            show this text
+
+DUR is a number with a unit: 250ms, 5s, 2m, 1h (or 0). BYTES is a number,
+optionally with B, KiB, MiB or GiB.
+
+Once listening, prints "listening on HOST:PORT" on stdout; logs go to stderr.
+SIGINT or SIGTERM drains and exits 0; a second one exits at once.
+SIGUSR1 logs the counters.
+)";
+}
+
+ParseOutcome parse_args(int argc, const char* const* argv, Config& config,
+                        std::string& message) {
+  using Setter = std::function<bool(std::string_view)>;
+  auto duration = [](milliseconds& out) {
+    return Setter([&out](std::string_view v) {
+      const auto d = util::parse_duration(v);
+      if (d) out = *d;
+      return d.has_value();
+    });
+  };
+  struct Flag {
+    std::string_view name;
+    std::string_view expects;
+    Setter set;
+  };
+  const Flag flags[] = {
+      {"--host", "an address or host name",
+       [&](std::string_view v) {
+         config.host = std::string(v);
+         return !v.empty();
+       }},
+      {"--port", "a port number from 0 to 65535",
+       [&](std::string_view v) {
+         const auto p = util::parse_uint(v, 65535);
+         if (p) config.port = static_cast<std::uint16_t>(*p);
+         return p.has_value();
+       }},
+      {"--max-conns", "a count from 1 to 1000000",
+       [&](std::string_view v) {
+         const auto n = util::parse_uint(v, 1'000'000);
+         if (n && *n > 0) config.max_conns = static_cast<std::size_t>(*n);
+         return n.has_value() && *n > 0;
+       }},
+      {"--idle-timeout", "a duration such as 60s, 250ms or 0", duration(config.idle_timeout)},
+      {"--frame-timeout", "a duration such as 30s, 250ms or 0", duration(config.frame_timeout)},
+      {"--drain-timeout", "a duration such as 5s or 500ms", duration(config.drain_timeout)},
+      {"--max-frame", "a size up to 4294967295 bytes, such as 16MiB",
+       [&](std::string_view v) {
+         const auto n = util::parse_size(v, std::numeric_limits<std::uint32_t>::max());
+         if (n) config.max_frame = static_cast<std::uint32_t>(*n);
+         return n.has_value();
+       }},
+      {"--log-level", "one of debug, info, warn, error, off",
+       [&](std::string_view v) {
+         const auto l = util::parse_log_level(v);
+         if (l) config.log_level = *l;
+         return l.has_value();
+       }},
+  };
+
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") return ParseOutcome::help;
+    std::string_view value;
+    bool has_value = false;
+    if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags) {
+      if (f.name == arg) flag = &f;
+    }
+    if (flag == nullptr) {
+      message = "unknown option '" + std::string(argv[i]) + "'";
+      return ParseOutcome::error;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        message = "option " + std::string(arg) + " needs a value (" +
+                  std::string(flag->expects) + ")";
+        return ParseOutcome::error;
+      }
+      value = argv[++i];
+    }
+    if (!flag->set(value)) {
+      message = "invalid value '" + std::string(value) + "' for " + std::string(arg) +
+                ": expected " + std::string(flag->expects);
+      return ParseOutcome::error;
+    }
+  }
+  return ParseOutcome::run;
+}
+
+}  // namespace framed::server

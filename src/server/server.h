@@ -1,0 +1,135 @@
+// framed-server's event loop: one thread, poll(), non-blocking sockets.
+//
+// The loop owns the listener and every connection. It moves bytes between
+// sockets and each connection's EchoSession, enforces the timeouts, the
+// connection limit and backpressure, and drains on SIGINT/SIGTERM. It knows
+// nothing of frames beyond the session and decoder APIs.
+#pragma once
+
+#include <poll.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "net/fd.h"
+#include "net/socket.h"
+#include "server/config.h"
+#include "server/echo_session.h"
+
+namespace framed::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct Counters {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;          // Over --max-conns, or shed on EMFILE.
+  std::uint64_t timed_out = 0;        // Idle or frame timeout.
+  std::uint64_t protocol_errors = 0;  // Oversize length.
+  std::uint64_t frames_echoed = 0;
+  std::uint64_t bytes_echoed = 0;
+};
+
+class Server {
+ public:
+  // Takes a listening socket (non-blocking) and the settings; `max_conns` in
+  // `config` is the effective limit after any RLIMIT_NOFILE adjustment.
+  Server(net::UniqueFd listener, const Config& config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Installs the signal handlers (SIGINT, SIGTERM, SIGUSR1; SIGPIPE ignored).
+  // Returns the failing call, if any.
+  net::SysError install_signals();
+
+  // Runs until shutdown completes. Returns the process exit status: 0 after
+  // a drain (even a forced one), 1 after a second signal or a fatal error.
+  int run();
+
+  [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
+  // Logs the counters at info level.
+  void log_counters(const char* when) const;
+
+ private:
+  enum class Phase {
+    open,     // Reading and echoing.
+    closing,  // No more input is echoed; flushing the backlog.
+    linger,   // Write side shut down; discarding input until EOF or timeout.
+  };
+
+  struct Conn {
+    net::UniqueFd fd;
+    std::uint64_t id = 0;
+    std::string peer;
+    EchoSession session;
+    Phase phase = Phase::open;
+    bool peer_eof = false;   // The peer will send no more.
+    bool draining = false;   // Shutdown: read only to the end of this frame.
+    Clock::time_point last_activity;
+    Clock::time_point frame_started;
+    bool frame_open = false;
+    Clock::time_point linger_until;
+    Clock::time_point scheduled = Clock::time_point::max();  // Timer entry.
+
+    Conn(net::UniqueFd f, std::uint64_t i, std::string p, std::uint32_t max_frame)
+        : fd(std::move(f)), id(i), peer(std::move(p)), session(max_frame) {}
+  };
+
+  struct Timer {
+    Clock::time_point when;
+    std::size_t slot;
+    std::uint64_t id;
+    bool operator>(const Timer& o) const { return when > o.when; }
+  };
+
+  void accept_ready(Clock::time_point now);
+  void shed_for_emfile(Clock::time_point now, int err);
+  void handle_signal_pipe(Clock::time_point now);
+  void begin_shutdown(Clock::time_point now);
+
+  void on_readable(std::size_t slot, Clock::time_point now);
+  void on_writable(std::size_t slot, Clock::time_point now);
+  // Writes what the session has pending; closes the connection on a write
+  // error. Returns false if the connection is gone.
+  bool flush(std::size_t slot, Clock::time_point now);
+  void begin_close(Conn& c, Clock::time_point now, const std::string& why,
+                   util::LogLevel level);
+  // After a flush: moves closing connections on (shutdown, linger, close).
+  void advance_close(std::size_t slot, Clock::time_point now);
+  void close_now(std::size_t slot, const std::string& why, util::LogLevel level);
+
+  [[nodiscard]] Clock::time_point deadline(const Conn& c) const;
+  void reschedule(std::size_t slot);
+  void expire_timers(Clock::time_point now);
+  [[nodiscard]] int poll_timeout(Clock::time_point now) const;
+  void build_pollfds();
+  [[nodiscard]] bool wants_read(const Conn& c) const;
+
+  Config config_;
+  net::UniqueFd listener_;
+  net::UniqueFd spare_fd_;  // Released to shed a connection on EMFILE.
+  net::UniqueFd signal_read_;
+  net::UniqueFd signal_write_;
+  std::vector<std::unique_ptr<Conn>> slots_;
+  std::vector<std::size_t> free_slots_;
+  std::size_t open_conns_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::vector<std::byte> read_buf_;
+  std::vector<pollfd> pollfds_;
+  std::vector<std::size_t> pollfd_slot_;  // pollfds_[i] serves slots_[pollfd_slot_[i]].
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+
+  Clock::time_point accept_paused_until{};
+  Clock::time_point last_refuse_log{};
+  std::uint64_t refusals_unlogged_ = 0;
+  bool shutting_down_ = false;
+  bool exit_now_ = false;
+  Clock::time_point drain_deadline_{};
+  Counters counters_;
+};
+
+}  // namespace framed::server
