@@ -31,7 +31,7 @@ void Decode(benchmark::State& state) {
   const std::vector<std::byte> stream = make_stream(size, frames);
   const std::size_t step = chunk == 0 ? stream.size() : chunk;
 
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     framed::Decoder decoder(framed::kDefaultMaxFrame);
     std::size_t ends = 0;
     for (std::size_t pos = 0; pos < stream.size(); pos += step) {
@@ -46,14 +46,15 @@ void Decode(benchmark::State& state) {
     if (ends != frames) state.SkipWithError("frame count mismatch");
     benchmark::DoNotOptimize(ends);
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * stream.size()));
-  state.counters["frames/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * frames), benchmark::Counter::kIsRate);
+  const auto iterations = static_cast<std::size_t>(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(iterations * stream.size()));
+  state.counters["frames/s"] =
+      benchmark::Counter(static_cast<double>(iterations * frames), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(Decode)
     ->ArgNames({"size", "chunk"})
-    ->ArgsProduct({{0, 16, 64, 1024, 64 * 1024, 1024 * 1024}, {0, 1, 7, 4096}})
+    ->ArgsProduct({{0, 16, 64, 1024, 64L * 1024, 1024L * 1024}, {0, 1, 7, 4096}})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -29,12 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!whole.violation.empty()) fail("contract (whole)", whole.violation);
   if (!chunked.violation.empty()) fail("contract (chunked)", chunked.violation);
   if (!(whole.outcome == expected)) {
-    fail("whole differs from reference",
-         describe(whole.outcome) + " vs " + describe(expected));
+    fail("whole differs from reference", describe(whole.outcome) + " vs " + describe(expected));
   }
   if (!(chunked.outcome == expected)) {
-    fail("chunked differs from reference",
-         describe(chunked.outcome) + " vs " + describe(expected));
+    fail("chunked differs from reference", describe(chunked.outcome) + " vs " + describe(expected));
   }
   return 0;
 }

@@ -26,7 +26,8 @@ inline bool parse_fuzz_input(std::span<const std::byte> raw, FuzzInput& out) {
   const auto n = std::to_integer<std::size_t>(raw[4]);
   if (raw.size() < 5 + n) return false;
   out.pattern.clear();
-  for (std::size_t i = 0; i < n; ++i) out.pattern.push_back(std::to_integer<std::size_t>(raw[5 + i]));
+  for (std::size_t i = 0; i < n; ++i)
+    out.pattern.push_back(std::to_integer<std::size_t>(raw[5 + i]));
   out.stream = raw.subspan(5 + n);
   return true;
 }

@@ -63,10 +63,11 @@ int main(int argc, char** argv) {
     }
   }
   if (check && stale > 0) {
-    std::fprintf(stderr, "make_corpus: regenerate with: make_corpus %s %s\n",
-                 vectors_path.c_str(), dir.c_str());
+    std::fprintf(stderr, "make_corpus: regenerate with: make_corpus %s %s\n", vectors_path.c_str(),
+                 dir.c_str());
     return 1;
   }
-  std::printf("%s %zu corpus files\n", check ? "checked" : "wrote", vectors.size() * kSplits.size());
+  std::printf("%s %zu corpus files\n", check ? "checked" : "wrote",
+              vectors.size() * kSplits.size());
   return 0;
 }

@@ -52,8 +52,8 @@ class Server : public ::testing::Test {
 
 TEST_F(Server, EchoesFramesOfEverySizeFromZeroTo16MiB) {
   start();
-  const std::vector<std::size_t> sizes{0, 1, 2, 3, 4, 5, 100, 4096, 65535, 65536, 1U << 20U,
-                                       16U << 20U};
+  const std::vector<std::size_t> sizes{0,   1,    2,     3,     4,         5,
+                                       100, 4096, 65535, 65536, 1U << 20U, 16U << 20U};
   net::Endpoint ep;
   std::string error;
   ASSERT_TRUE(client::resolve_one("127.0.0.1", server.port(), ep, error)) << error;
@@ -113,11 +113,11 @@ TEST_F(Server, OversizeFrameEchoesEarlierFramesThenClosesOnlyThatConnection) {
   stream.insert(stream.end(), 4U << 20U, std::byte{7});
 
   const auto ex = exchange(fd.get(), stream, SIZE_MAX, false);
-  EXPECT_TRUE(ex.received == good) << "got " << ex.received.size() << " bytes, want "
-                                   << good.size();
+  EXPECT_TRUE(ex.received == good)
+      << "got " << ex.received.size() << " bytes, want " << good.size();
   EXPECT_TRUE(ex.eof) << "the echoes must arrive before an orderly close, not a reset";
-  EXPECT_TRUE(server.wait_for_log("frame_too_large (length 1025 > limit 1024, header 00 00 04 01)",
-                                  5s))
+  EXPECT_TRUE(
+      server.wait_for_log("frame_too_large (length 1025 > limit 1024, header 00 00 04 01)", 5s))
       << server.stderr_text();
 
   const auto ping = frame_of("still here");
@@ -409,8 +409,8 @@ TEST_F(Server, SigintDrainsFramesInFlightThenExitsZero) {
 
 TEST_F(Server, SigtermWithIdleClientsExitsWithinTheDrainTimeout) {
   start({"--drain-timeout", "500ms"});
-  std::vector<net::UniqueFd> idle;
-  for (int i = 0; i < 5; ++i) idle.push_back(connect_local(server.port()));
+  std::vector<net::UniqueFd> idle(5);
+  for (auto& fd : idle) fd = connect_local(server.port());
   auto stuck = connect_local(server.port());
   ASSERT_TRUE(stuck.valid());
   const auto header = encode_header(100);  // A frame that never completes.
@@ -447,9 +447,10 @@ TEST_F(Server, Sigusr1LogsTheCounters) {
   start();
   expect_serving();
   server.send_signal(SIGUSR1);
-  EXPECT_TRUE(server.wait_for_log("counters (SIGUSR1): accepted 1, refused 0, timed out 0, "
-                                  "protocol errors 0, frames echoed 1, bytes echoed 8",
-                                  5s))
+  EXPECT_TRUE(
+      server.wait_for_log("counters (SIGUSR1): accepted 1, refused 0, timed out 0, "
+                          "protocol errors 0, frames echoed 1, bytes echoed 8",
+                          5s))
       << server.stderr_text();
 }
 
@@ -497,8 +498,8 @@ TEST_F(Server, PortInUseIsReportedAndFails) {
   start();
   std::string out;
   std::string err;
-  const auto status = run_to_exit(FRAMED_SERVER_PATH, {"--port", std::to_string(server.port())},
-                                  out, err);
+  const auto status =
+      run_to_exit(FRAMED_SERVER_PATH, {"--port", std::to_string(server.port())}, out, err);
   EXPECT_EQ(status.code, 1);
   EXPECT_NE(err.find("Address already in use"), std::string::npos) << err;
   expect_serving();
@@ -515,8 +516,7 @@ TEST_F(Server, ServesIpv6Loopback) {
     }
     FAIL() << error;
   }
-  EXPECT_EQ(server.listening_line().rfind("listening on [::1]:", 0), 0U)
-      << server.listening_line();
+  EXPECT_EQ(server.listening_line().rfind("listening on [::1]:", 0), 0U) << server.listening_line();
   expect_serving("::1");
 }
 
@@ -556,8 +556,8 @@ TEST_F(Server, ClientReportsSuccessAndEarlyClose) {
   EXPECT_NE(out.find("reply 1 (5 bytes"), std::string::npos) << out;
   EXPECT_NE(out.find("2/2 frames echoed and verified"), std::string::npos) << out;
 
-  status = run_to_exit(FRAMED_CLIENT_PATH, {"--port", port, "--count", "5", "--size", "100"},
-                       out, err);
+  status =
+      run_to_exit(FRAMED_CLIENT_PATH, {"--port", port, "--count", "5", "--size", "100"}, out, err);
   EXPECT_EQ(status.code, 1);
   EXPECT_NE(err.find("server closed the connection after 0 frame(s)"), std::string::npos) << err;
 }

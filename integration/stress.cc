@@ -86,9 +86,12 @@ int main(int argc, char** argv) {
       ok = n && *n > 0;
       if (ok) out = static_cast<std::size_t>(*n);
     };
-    if (arg == "--clients") count(clients, 10'000);
-    else if (arg == "--frames") count(frames, 10'000'000);
-    else if (arg == "--window") count(echo.window, 100'000);
+    if (arg == "--clients")
+      count(clients, 10'000);
+    else if (arg == "--frames")
+      count(frames, 10'000'000);
+    else if (arg == "--window")
+      count(echo.window, 100'000);
     else if (arg == "--seed") {
       const auto n = framed::util::parse_uint(v, UINT64_MAX);
       ok = n.has_value();
@@ -101,13 +104,16 @@ int main(int argc, char** argv) {
       const auto d = framed::util::parse_duration(v);
       ok = d && d->count() > 0;
       if (ok) echo.timeout = *d;
-    } else if (arg == "--host") host = v;
+    } else if (arg == "--host")
+      host = v;
     else if (arg == "--port") {
       const auto n = framed::util::parse_uint(v, 65535);
       ok = n && *n > 0;
       if (ok) port = static_cast<std::uint16_t>(*n);
-    } else if (arg == "--server") server_path = v;
-    else return usage_error("unknown option '" + arg + "'");
+    } else if (arg == "--server")
+      server_path = v;
+    else
+      return usage_error("unknown option '" + arg + "'");
     if (!ok) return usage_error("invalid value '" + v + "' for " + arg);
   }
 
@@ -196,13 +202,13 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::uint64_t expected = static_cast<std::uint64_t>(clients) * frames;
   const std::uint64_t lost = expected - total.verified - total.corrupt;
-  std::printf("%zu clients x %zu frames: %llu/%llu echoed, %llu lost, %llu corrupt, %llu errors "
-              "(seed %llu, %.2f s)\n",
-              clients, frames, static_cast<unsigned long long>(total.verified),
-              static_cast<unsigned long long>(expected), static_cast<unsigned long long>(lost),
-              static_cast<unsigned long long>(total.corrupt),
-              static_cast<unsigned long long>(total.error), static_cast<unsigned long long>(seed),
-              secs);
+  std::printf(
+      "%zu clients x %zu frames: %llu/%llu echoed, %llu lost, %llu corrupt, %llu errors "
+      "(seed %llu, %.2f s)\n",
+      clients, frames, static_cast<unsigned long long>(total.verified),
+      static_cast<unsigned long long>(expected), static_cast<unsigned long long>(lost),
+      static_cast<unsigned long long>(total.corrupt), static_cast<unsigned long long>(total.error),
+      static_cast<unsigned long long>(seed), secs);
   std::fflush(stdout);
 
   bool server_ok = true;

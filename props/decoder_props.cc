@@ -46,15 +46,14 @@ rc::Gen<std::vector<std::byte>> messy_stream() {
     for (int kind : pieces) {
       if (kind == 0) {
         std::vector<std::byte> payload;
-        fill(payload, *rc::gen::inRange<std::size_t>(0, 40),
-             *rc::gen::arbitrary<std::uint64_t>());
+        fill(payload, *rc::gen::inRange<std::size_t>(0, 40), *rc::gen::arbitrary<std::uint64_t>());
         (void)append_frame(out, payload);
       } else if (kind == 1) {
         const auto h = encode_header(*rc::gen::arbitrary<std::uint32_t>());
         out.insert(out.end(), h.begin(), h.end());
       } else {
-        const auto raw = *rc::gen::container<std::vector<std::uint8_t>>(
-            rc::gen::arbitrary<std::uint8_t>());
+        const auto raw =
+            *rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>());
         for (auto b : raw) out.push_back(static_cast<std::byte>(b));
       }
     }

@@ -22,8 +22,8 @@ inline rc::Gen<std::uint32_t> frame_size() {
 // A partition of a stream into chunks, as sizes that are cycled through:
 // empty chunks, 1-byte chunks, small and large ones all occur.
 inline rc::Gen<std::vector<std::size_t>> chunk_pattern() {
-  return rc::gen::nonEmpty(rc::gen::container<std::vector<std::size_t>>(
-      rc::gen::weightedOneOf<std::size_t>({
+  return rc::gen::nonEmpty(
+      rc::gen::container<std::vector<std::size_t>>(rc::gen::weightedOneOf<std::size_t>({
           {2, rc::gen::just<std::size_t>(0)},
           {4, rc::gen::just<std::size_t>(1)},
           {6, rc::gen::inRange<std::size_t>(2, 16)},

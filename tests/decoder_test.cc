@@ -145,9 +145,8 @@ TEST(Decoder, IsASmallValueType) {
 }
 
 TEST(Encoder, HeaderIsBigEndian) {
-  EXPECT_EQ(encode_header(0x01020304U), (std::array<std::byte, 4>{
-                                            std::byte{1}, std::byte{2},
-                                            std::byte{3}, std::byte{4}}));
+  EXPECT_EQ(encode_header(0x01020304U),
+            (std::array<std::byte, 4>{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}}));
   static_assert(load_be32(encode_header(0xDEADBEEFU).data()) == 0xDEADBEEFU);
 }
 

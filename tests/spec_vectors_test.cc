@@ -31,9 +31,8 @@ class SpecVector : public ::testing::TestWithParam<Vector> {
   void expect(const DriveResult& got, const std::string& how) {
     const Vector& v = GetParam();
     EXPECT_TRUE(got.violation.empty()) << how << ": " << got.violation;
-    EXPECT_EQ(got.outcome, v.expected)
-        << how << "\n  expected " << describe(v.expected) << "\n  got      "
-        << describe(got.outcome);
+    EXPECT_EQ(got.outcome, v.expected) << how << "\n  expected " << describe(v.expected)
+                                       << "\n  got      " << describe(got.outcome);
   }
 };
 
@@ -52,8 +51,7 @@ TEST_P(SpecVector, EveryTwoWaySplit) {
   const Vector& v = GetParam();
   for (std::size_t cut = 0; cut <= v.input.size(); ++cut) {
     const std::array<std::size_t, 2> split{cut, v.input.size() - cut};
-    expect(decode_chunked(v.limit, v.input, split, placer_),
-           "split at " + std::to_string(cut));
+    expect(decode_chunked(v.limit, v.input, split, placer_), "split at " + std::to_string(cut));
   }
 }
 

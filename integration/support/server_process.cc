@@ -102,7 +102,8 @@ bool ServerProcess::start(const std::string& path, const SpawnOptions& options,
   const auto deadline = Clock::now() + options.startup_timeout;
   std::string text;
   while (text.find('\n') == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     pollfd p{stdout_.get(), POLLIN, 0};
     if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
       error = "server did not announce its port in time; stderr: " + stderr_text();

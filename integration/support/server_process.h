@@ -25,7 +25,7 @@ struct SpawnOptions {
 };
 
 struct ExitStatus {
-  bool exited = false;   // Normal exit; otherwise killed by `signal`.
+  bool exited = false;  // Normal exit; otherwise killed by `signal`.
   int code = -1;
   int signal = 0;
 };

@@ -60,7 +60,7 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
 
   std::mt19937_64 rng(options.split_seed);
   std::deque<InFlight> in_flight;
-  std::vector<std::byte> out;     // Encoded frames not yet written.
+  std::vector<std::byte> out;  // Encoded frames not yet written.
   std::size_t out_head = 0;
   std::vector<std::size_t> frame_ends;  // Offsets in `out` where a frame ends.
   std::size_t next_frame = 0;
@@ -102,9 +102,8 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
       }
       const auto w = net::write_some(fd.get(), {out.data() + out_head, n});
       if (!w.error.ok()) {
-        return fail("server closed the connection after " +
-                    std::to_string(result.frames_verified) + " frame(s) (" +
-                    w.error.message() + ")");
+        return fail("server closed the connection after " + std::to_string(result.frames_verified) +
+                    " frame(s) (" + w.error.message() + ")");
       }
       out_head += w.bytes;
       while (!frame_ends.empty() && frame_ends.front() <= out_head) {
@@ -120,13 +119,12 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
     if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       const auto r = net::read_some(fd.get(), in);
       if (!r.error.ok()) {
-        return fail("server closed the connection after " +
-                    std::to_string(result.frames_verified) + " frame(s) (" +
-                    r.error.message() + ")");
+        return fail("server closed the connection after " + std::to_string(result.frames_verified) +
+                    " frame(s) (" + r.error.message() + ")");
       }
       if (r.eof) {
-        return fail("server closed the connection after " +
-                    std::to_string(result.frames_verified) + " frame(s)");
+        return fail("server closed the connection after " + std::to_string(result.frames_verified) +
+                    " frame(s)");
       }
       std::span<const std::byte> got(in.data(), r.bytes);
       while (!got.empty()) {

@@ -17,7 +17,7 @@
 namespace framed::client {
 
 struct EchoOptions {
-  std::size_t window = 16;                 // Frames in flight at most.
+  std::size_t window = 16;                    // Frames in flight at most.
   std::chrono::milliseconds timeout{10'000};  // Longest wait without progress.
   // When non-zero, writes are cut at random sizes drawn from this seed, so the
   // server sees partial frames at every kind of boundary.
@@ -31,11 +31,11 @@ using OnEcho = std::function<void(std::size_t index, std::span<const std::byte> 
                                   std::chrono::nanoseconds rtt)>;
 
 struct EchoResult {
-  std::size_t frames_sent = 0;      // Fully written.
-  std::size_t frames_verified = 0;  // Echoed back byte for byte.
+  std::size_t frames_sent = 0;       // Fully written.
+  std::size_t frames_verified = 0;   // Echoed back byte for byte.
   std::uint64_t bytes_verified = 0;  // Payload bytes of verified frames.
-  bool corrupt = false;             // An echo differed from what was sent.
-  std::string error;                // Empty on success; otherwise what happened.
+  bool corrupt = false;              // An echo differed from what was sent.
+  std::string error;                 // Empty on success; otherwise what happened.
 };
 
 // Connects to `endpoint`, sends `count` frames from `source`, verifies each

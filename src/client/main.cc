@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
       std::string text(payload.size(), '\0');
       std::transform(payload.begin(), payload.end(), text.begin(),
                      [](std::byte b) { return static_cast<char>(b); });
-      std::printf("reply %zu (%zu bytes, %.0f us): %s\n", index + 1, payload.size(),
-                  micros(rtt), text.c_str());
+      std::printf("reply %zu (%zu bytes, %.0f us): %s\n", index + 1, payload.size(), micros(rtt),
+                  text.c_str());
     }
   };
 
@@ -159,8 +159,9 @@ int main(int argc, char** argv) {
     const auto i = static_cast<std::size_t>(q * static_cast<double>(rtts.size() - 1));
     return micros(rtts[i]);
   };
-  std::printf("%zu/%zu frames echoed and verified, %llu payload bytes, %.3f s", result.frames_verified,
-              count, static_cast<unsigned long long>(result.bytes_verified), secs);
+  std::printf("%zu/%zu frames echoed and verified, %llu payload bytes, %.3f s",
+              result.frames_verified, count, static_cast<unsigned long long>(result.bytes_verified),
+              secs);
   if (!rtts.empty()) {
     std::printf("; rtt us min %.0f p50 %.0f p99 %.0f max %.0f", micros(rtts.front()), pct(0.5),
                 pct(0.99), micros(rtts.back()));

@@ -83,8 +83,7 @@ DecodeResult Decoder::feed(std::span<const std::byte> input) noexcept {
 
 DecodeError Decoder::finish() noexcept {
   if (error_ == DecodeError::none && have_ != 0) {
-    error_ = have_ < kHeaderSize ? DecodeError::truncated_header
-                                 : DecodeError::truncated_payload;
+    error_ = have_ < kHeaderSize ? DecodeError::truncated_header : DecodeError::truncated_payload;
     error_offset_ = offset_;
   }
   return error_;

@@ -99,9 +99,7 @@ class Decoder {
   // caused frame_too_large (its four bytes are this value in big-endian).
   [[nodiscard]] std::uint32_t frame_length() const noexcept { return length_; }
   // True when at least one byte of a frame was consumed but not all of it.
-  [[nodiscard]] bool in_frame() const noexcept {
-    return have_ != 0 && error_ == DecodeError::none;
-  }
+  [[nodiscard]] bool in_frame() const noexcept { return have_ != 0 && error_ == DecodeError::none; }
   [[nodiscard]] std::uint32_t max_frame() const noexcept { return max_frame_; }
 
  private:

@@ -4,8 +4,7 @@
 
 namespace framed {
 
-bool append_frame(std::vector<std::byte>& out,
-                  std::span<const std::byte> payload) {
+bool append_frame(std::vector<std::byte>& out, std::span<const std::byte> payload) {
   if (payload.size() > std::numeric_limits<std::uint32_t>::max()) {
     return false;
   }

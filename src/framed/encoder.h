@@ -25,7 +25,6 @@ inline constexpr std::size_t kHeaderSize = 4;
 // Returns false, and leaves `out` unchanged, when the payload is longer than
 // a header can describe (4 GiB - 1). This allocates through `out`; the decoder
 // never does.
-[[nodiscard]] bool append_frame(std::vector<std::byte>& out,
-                                std::span<const std::byte> payload);
+[[nodiscard]] bool append_frame(std::vector<std::byte>& out, std::span<const std::byte> payload);
 
 }  // namespace framed

@@ -13,10 +13,8 @@ namespace framed {
 // Returns the unsigned 32-bit big-endian integer stored at p[0..3].
 // The caller guarantees that four bytes are readable at p.
 [[nodiscard]] constexpr std::uint32_t load_be32(const std::byte* p) noexcept {
-  return (static_cast<std::uint32_t>(p[0]) << 24U) |
-         (static_cast<std::uint32_t>(p[1]) << 16U) |
-         (static_cast<std::uint32_t>(p[2]) << 8U) |
-         static_cast<std::uint32_t>(p[3]);
+  return (static_cast<std::uint32_t>(p[0]) << 24U) | (static_cast<std::uint32_t>(p[1]) << 16U) |
+         (static_cast<std::uint32_t>(p[2]) << 8U) | static_cast<std::uint32_t>(p[3]);
 }
 
 // Writes v as four big-endian bytes to p[0..3].

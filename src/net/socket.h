@@ -56,10 +56,10 @@ SysError connect_result(int fd);
 
 // Result of one read or write on a non-blocking socket.
 struct IoResult {
-  std::size_t bytes = 0;   // Bytes moved (0 with eof or would_block).
-  bool eof = false;        // read only: the peer closed its write side.
+  std::size_t bytes = 0;  // Bytes moved (0 with eof or would_block).
+  bool eof = false;       // read only: the peer closed its write side.
   bool would_block = false;
-  SysError error{};        // Set for a real failure (not EAGAIN, not EINTR).
+  SysError error{};  // Set for a real failure (not EAGAIN, not EINTR).
 };
 
 // read(2), retried on EINTR.

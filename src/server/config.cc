@@ -40,8 +40,7 @@ SIGUSR1 logs the counters.
 )";
 }
 
-ParseOutcome parse_args(int argc, const char* const* argv, Config& config,
-                        std::string& message) {
+ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::string& message) {
   using Setter = std::function<bool(std::string_view)>;
   auto duration = [](milliseconds& out) {
     return Setter([&out](std::string_view v) {
@@ -110,8 +109,8 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config,
     }
     if (!has_value) {
       if (i + 1 >= argc) {
-        message = "option " + std::string(arg) + " needs a value (" +
-                  std::string(flag->expects) + ")";
+        message =
+            "option " + std::string(arg) + " needs a value (" + std::string(flag->expects) + ")";
         return ParseOutcome::error;
       }
       value = argv[++i];

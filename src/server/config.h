@@ -37,8 +37,7 @@ enum class ParseOutcome { run, help, error };
 
 // Parses argv into `config`. On `error`, `message` says what was wrong;
 // on `help` the caller prints usage and exits 0.
-ParseOutcome parse_args(int argc, const char* const* argv, Config& config,
-                        std::string& message);
+ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::string& message);
 
 // The --help text.
 std::string usage();

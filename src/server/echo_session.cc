@@ -2,8 +2,7 @@
 
 namespace framed::server {
 
-EchoSession::Consumed EchoSession::consume(std::span<const std::byte> in,
-                                           bool stop_at_frame_end) {
+EchoSession::Consumed EchoSession::consume(std::span<const std::byte> in, bool stop_at_frame_end) {
   Consumed result;
   for (;;) {
     const DecodeResult r = decoder_.feed(in.subspan(result.bytes));

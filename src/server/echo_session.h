@@ -17,7 +17,7 @@ class EchoSession {
   explicit EchoSession(std::uint32_t max_frame) noexcept : decoder_(max_frame) {}
 
   struct Consumed {
-    std::size_t bytes = 0;             // Input bytes used; the rest is unread.
+    std::size_t bytes = 0;  // Input bytes used; the rest is unread.
     DecodeError error = DecodeError::none;
   };
 

@@ -12,8 +12,8 @@
 
 namespace {
 
-using framed::util::LogLevel;
 using framed::util::log;
+using framed::util::LogLevel;
 
 // Descriptors the server needs besides connections: stdio, listener, signal
 // pipe, the spare kept for EMFILE, and one for an accept-and-close refusal.
@@ -57,8 +57,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "framed-server: %s\n\n%s", message.c_str(),
                    framed::server::usage().c_str());
       return 2;
-    case framed::server::ParseOutcome::run:
-      break;
+    case framed::server::ParseOutcome::run: break;
   }
   framed::util::set_log_level(config.log_level);
   config.max_conns = fit_fd_limit(config.max_conns);
@@ -78,9 +77,8 @@ int main(int argc, char** argv) {
     if (last.ok()) break;
   }
   if (!listener) {
-    std::fprintf(stderr, "framed-server: cannot listen on %s port %u: %s\n",
-                 config.host.c_str(), static_cast<unsigned>(config.port),
-                 last.message().c_str());
+    std::fprintf(stderr, "framed-server: cannot listen on %s port %u: %s\n", config.host.c_str(),
+                 static_cast<unsigned>(config.port), last.message().c_str());
     return 1;
   }
   framed::net::Endpoint bound;

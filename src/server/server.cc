@@ -14,8 +14,8 @@
 namespace framed::server {
 namespace {
 
-using util::LogLevel;
 using util::log;
+using util::LogLevel;
 
 // The write end of the self-pipe. A signal handler may only touch
 // async-signal-safe state, so this is a plain int set once at start-up.
@@ -264,8 +264,8 @@ void Server::accept_ready(Clock::time_point now) {
       slot = slots_.size();
       slots_.emplace_back();
     }
-    slots_[slot] = std::make_unique<Conn>(std::move(conn_fd), next_id_++, peer.to_string(),
-                                          config_.max_frame);
+    slots_[slot] =
+        std::make_unique<Conn>(std::move(conn_fd), next_id_++, peer.to_string(), config_.max_frame);
     slots_[slot]->last_activity = now;
     ++open_conns_;
     ++counters_.accepted;
@@ -352,6 +352,9 @@ void Server::on_readable(std::size_t slot, Clock::time_point now) {
     }
     // Write as we go: most echoes leave in the same wake-up, with no POLLOUT.
     if (!flush(slot, now)) return;
+    // A short read drained the socket: reading again would only return
+    // EAGAIN, one wasted syscall per wake-up. poll() reports new data.
+    if (r.bytes < read_buf_.size()) break;
   }
   if (slots_[slot] && slots_[slot]->phase != Phase::open) {
     if (flush(slot, now)) advance_close(slot, now);
@@ -372,15 +375,18 @@ bool Server::flush(std::size_t slot, Clock::time_point now) {
       return false;
     }
     if (r.would_block) break;
+    const bool partial = r.bytes < c.session.pending_bytes();
     c.session.mark_written(r.bytes);
     counters_.bytes_echoed += r.bytes;
     c.last_activity = now;
+    // A short write means the socket buffer is full; the next send() would
+    // fail with EAGAIN. Wait for POLLOUT instead.
+    if (partial) break;
   }
   return true;
 }
 
-void Server::begin_close(Conn& c, Clock::time_point now, const std::string& why,
-                         LogLevel level) {
+void Server::begin_close(Conn& c, Clock::time_point now, const std::string& why, LogLevel level) {
   if (c.phase != Phase::open) return;
   c.phase = Phase::closing;
   c.draining = false;
@@ -467,8 +473,7 @@ void Server::expire_timers(Clock::time_point now) {
       if (slots_[t.slot]) reschedule(t.slot);
     } else {
       ++counters_.timed_out;
-      close_now(t.slot, "closed: idle timeout " + ms_text(config_.idle_timeout),
-                LogLevel::info);
+      close_now(t.slot, "closed: idle timeout " + ms_text(config_.idle_timeout), LogLevel::info);
     }
   }
 }

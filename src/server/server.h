@@ -67,8 +67,8 @@ class Server {
     std::string peer;
     EchoSession session;
     Phase phase = Phase::open;
-    bool peer_eof = false;   // The peer will send no more.
-    bool draining = false;   // Shutdown: read only to the end of this frame.
+    bool peer_eof = false;  // The peer will send no more.
+    bool draining = false;  // Shutdown: read only to the end of this frame.
     Clock::time_point last_activity;
     Clock::time_point frame_started;
     bool frame_open = false;
@@ -96,8 +96,7 @@ class Server {
   // Writes what the session has pending; closes the connection on a write
   // error. Returns false if the connection is gone.
   bool flush(std::size_t slot, Clock::time_point now);
-  void begin_close(Conn& c, Clock::time_point now, const std::string& why,
-                   util::LogLevel level);
+  void begin_close(Conn& c, Clock::time_point now, const std::string& why, util::LogLevel level);
   // After a flush: moves closing connections on (shutdown, linger, close).
   void advance_close(std::size_t slot, Clock::time_point now);
   void close_now(std::size_t slot, const std::string& why, util::LogLevel level);

@@ -34,16 +34,14 @@ std::optional<LogLevel> parse_log_level(std::string_view text) {
 
 void set_log_level(LogLevel level) noexcept { g_level = level; }
 
-bool log_enabled(LogLevel level) noexcept {
-  return level != LogLevel::off && level >= g_level;
-}
+bool log_enabled(LogLevel level) noexcept { return level != LogLevel::off && level >= g_level; }
 
 void log(LogLevel level, std::string_view message) {
   if (!log_enabled(level)) return;
   const auto now = std::chrono::system_clock::now();
   const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      now.time_since_epoch()).count() % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[32];

@@ -33,12 +33,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   std::string_view unit;
   if (!split_number(text, value, unit)) return std::nullopt;
   std::uint64_t scale = 0;
-  if (unit == "ms") scale = 1;
-  else if (unit == "s") scale = 1000;
-  else if (unit == "m") scale = 60'000;
-  else if (unit == "h") scale = 3'600'000;
-  else if (unit.empty() && value == 0) scale = 1;
-  else return std::nullopt;
+  if (unit == "ms" || (unit.empty() && value == 0))
+    scale = 1;
+  else if (unit == "s")
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else
+    return std::nullopt;
   // Cap at a year so the arithmetic on deadlines can never overflow.
   constexpr std::uint64_t kMaxMs = 365ULL * 24 * 3'600'000;
   if (value > kMaxMs / scale) return std::nullopt;
@@ -50,11 +54,16 @@ std::optional<std::uint64_t> parse_size(std::string_view text, std::uint64_t max
   std::string_view unit;
   if (!split_number(text, value, unit)) return std::nullopt;
   std::uint64_t scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB") scale = 1ULL << 10U;
-  else if (unit == "MiB") scale = 1ULL << 20U;
-  else if (unit == "GiB") scale = 1ULL << 30U;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB")
+    scale = 1ULL << 10U;
+  else if (unit == "MiB")
+    scale = 1ULL << 20U;
+  else if (unit == "GiB")
+    scale = 1ULL << 30U;
+  else
+    return std::nullopt;
   if (value > max / scale) return std::nullopt;
   return value * scale;
 }

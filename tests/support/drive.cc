@@ -5,12 +5,10 @@
 namespace framed::test {
 
 DriveResult decode_chunked(std::uint32_t limit, std::span<const std::byte> input,
-                           std::span<const std::size_t> pattern,
-                           const ChunkPlacer& place) {
+                           std::span<const std::size_t> pattern, const ChunkPlacer& place) {
   DriveResult out;
   Decoder decoder(limit);
-  const bool whole =
-      std::accumulate(pattern.begin(), pattern.end(), std::size_t{0}) == 0;
+  const bool whole = std::accumulate(pattern.begin(), pattern.end(), std::size_t{0}) == 0;
   std::size_t pos = 0;
   std::size_t turn = 0;
   bool in_frame = false;

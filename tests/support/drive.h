@@ -21,16 +21,14 @@ struct DriveResult {
 
 // Moves a chunk to where it will be fed (for instance against a guard page)
 // and returns the moved copy, which must stay valid until the next call.
-using ChunkPlacer =
-    std::function<std::span<const std::byte>(std::span<const std::byte>)>;
+using ChunkPlacer = std::function<std::span<const std::byte>(std::span<const std::byte>)>;
 
 // Feeds `input` to a fresh Decoder(limit) in chunks whose sizes cycle through
 // `pattern` (a zero size feeds an empty span), then calls finish(). An empty
 // pattern, or one of only zeros, feeds the input whole. When `place` is set,
 // each chunk is fed from where it puts it.
 DriveResult decode_chunked(std::uint32_t limit, std::span<const std::byte> input,
-                           std::span<const std::size_t> pattern,
-                           const ChunkPlacer& place = {});
+                           std::span<const std::size_t> pattern, const ChunkPlacer& place = {});
 
 // Same as decode_chunked with the whole input in one chunk.
 DriveResult decode_whole(std::uint32_t limit, std::span<const std::byte> input);

@@ -14,8 +14,7 @@ GuardedBuffer::GuardedBuffer(std::size_t capacity) {
   usable_ = (capacity + page - 1) / page * page;
   if (usable_ == 0) usable_ = page;
   mapped_ = usable_ + page;
-  void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     std::perror("mmap");
     std::abort();

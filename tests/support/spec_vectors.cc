@@ -50,16 +50,15 @@ bool parse_end(const std::string& text, Outcome& out) {
   if (text == "ok") return true;
   const auto at = text.find('@');
   if (at == std::string::npos) return false;
-  return parse_error_name(trim(text.substr(0, at)), out.error) &&
-         out.error != DecodeError::none &&
+  return parse_error_name(trim(text.substr(0, at)), out.error) && out.error != DecodeError::none &&
          parse_uint(trim(text.substr(at + 1)), out.error_offset);
 }
 
 }  // namespace
 
 bool parse_error_name(const std::string& name, DecodeError& out) {
-  for (auto e : {DecodeError::none, DecodeError::frame_too_large,
-                 DecodeError::truncated_header, DecodeError::truncated_payload}) {
+  for (auto e : {DecodeError::none, DecodeError::frame_too_large, DecodeError::truncated_header,
+                 DecodeError::truncated_payload}) {
     if (to_string(e) == name) {
       out = e;
       return true;

@@ -1,0 +1,275 @@
+// framed-bench: drives an echo server with framed traffic and reports
+// throughput, round-trip latency, server CPU per frame and errors.
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "load.h"
+#include "server_process.h"
+#include "util/parse.h"
+
+namespace {
+
+const char* const kUsage = R"(usage: framed-bench [options]
+
+Drives a server speaking the frame protocol (or any byte echo server) with
+pipelined frames on many connections, verifies every echoed byte, and
+reports frames/s, MiB/s, round-trip latency percentiles, server CPU per frame
+(when it started the server) and errors.
+
+options:
+  --host ADDR         server address (default 127.0.0.1)
+  --port N            target a running server; without it, start one on port 0
+  --server PATH       server binary to start (default: the framed-server built
+                      with this tool); it must print "listening on HOST:PORT"
+  --server-arg ARG    extra argument for the started server (repeatable)
+  --connections N     connections (default 1)
+  --size BYTES        payload size per frame (default 64; KiB/MiB ok)
+  --depth N           frames in flight per connection (default 1)
+  --duration DUR      measured time (default 5s)
+  --warmup DUR        time before measuring (default 1s)
+  --frames N          stop after N verified frames instead (no warm-up)
+  --seed N            payload seed (default 1)
+  --calibrate         also measure raw loopback TCP throughput (one direction)
+                      and report this run as a fraction of it
+  --calibrate-only    measure the loopback ceiling and nothing else
+  --label NAME        scenario name for the report
+  --json              print one JSON object instead of text
+  --no-progress       no progress line, even on a terminal
+
+Exit status: 0 on success, 1 on any error or corrupted echo, 2 on bad usage.
+)";
+
+int usage_error(const std::string& why) {
+  std::fprintf(stderr, "framed-bench: %s\n\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+double to_us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  framed::bench::LoadOptions o;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string server_path = FRAMED_SERVER_PATH;
+  std::vector<std::string> server_args;
+  bool calibrate = false;
+  bool calibrate_only = false;
+  bool json = false;
+  bool progress = isatty(STDERR_FILENO) != 0;
+  std::string label;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--calibrate") {
+      calibrate = true;
+      continue;
+    }
+    if (arg == "--calibrate-only") {
+      calibrate = calibrate_only = true;
+      continue;
+    }
+    if (arg == "--json") {
+      json = true;
+      continue;
+    }
+    if (arg == "--no-progress") {
+      progress = false;
+      continue;
+    }
+    if (i + 1 >= argc) return usage_error("unknown option or missing value: " + arg);
+    const std::string v = argv[++i];
+    bool ok = true;
+    auto count = [&](std::size_t& out, std::uint64_t max) {
+      const auto n = framed::util::parse_uint(v, max);
+      ok = n && *n > 0;
+      if (ok) out = static_cast<std::size_t>(*n);
+    };
+    auto duration = [&](std::chrono::milliseconds& out) {
+      const auto d = framed::util::parse_duration(v);
+      ok = d.has_value();
+      if (ok) out = *d;
+    };
+    if (arg == "--host")
+      host = v;
+    else if (arg == "--port") {
+      const auto n = framed::util::parse_uint(v, 65535);
+      ok = n && *n > 0;
+      if (ok) port = static_cast<std::uint16_t>(*n);
+    } else if (arg == "--server")
+      server_path = v;
+    else if (arg == "--server-arg")
+      server_args.push_back(v);
+    else if (arg == "--connections")
+      count(o.connections, 1'000'000);
+    else if (arg == "--depth")
+      count(o.depth, 1'000'000);
+    else if (arg == "--size") {
+      const auto n = framed::util::parse_size(v, 0xFFFFFFFFU);
+      ok = n.has_value();
+      if (ok) o.frame_size = static_cast<std::size_t>(*n);
+    } else if (arg == "--duration")
+      duration(o.duration);
+    else if (arg == "--warmup")
+      duration(o.warmup);
+    else if (arg == "--frames") {
+      const auto n = framed::util::parse_uint(v, UINT64_MAX);
+      ok = n && *n > 0;
+      if (ok) o.frames = *n;
+    } else if (arg == "--seed") {
+      const auto n = framed::util::parse_uint(v, UINT64_MAX);
+      ok = n.has_value();
+      if (ok) o.seed = *n;
+    } else if (arg == "--label")
+      label = v;
+    else
+      return usage_error("unknown option '" + arg + "'");
+    if (!ok) return usage_error("invalid value '" + v + "' for " + arg);
+  }
+  o.progress =
+      progress && !json && (o.frames == 0 && o.duration + o.warmup > std::chrono::seconds(3));
+
+  double ceiling = 0;
+  if (calibrate) {
+    std::string error;
+    ceiling = framed::bench::calibrate_loopback(std::chrono::seconds(2), error);
+    if (ceiling < 0) {
+      std::fprintf(stderr, "framed-bench: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  const double ceiling_mib = ceiling / (1024.0 * 1024.0);
+  if (calibrate_only) {
+    if (json)
+      std::printf("{\"loopback_mib_per_s\": %.1f}\n", ceiling_mib);
+    else
+      std::printf("loopback ceiling: %.1f MiB/s (one direction, 2 s)\n", ceiling_mib);
+    return 0;
+  }
+
+  // Every connection needs a descriptor here (and in a server we start).
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  const rlim_t need = o.connections + 64;
+  if (lim.rlim_cur < need) {
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(need, lim.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < need) {
+      const std::size_t fit = lim.rlim_cur > 64 ? static_cast<std::size_t>(lim.rlim_cur) - 64 : 1;
+      std::fprintf(stderr,
+                   "framed-bench: RLIMIT_NOFILE hard limit %llu cannot hold %zu connections; "
+                   "running %zu\n",
+                   static_cast<unsigned long long>(lim.rlim_max), o.connections, fit);
+      o.connections = fit;
+    }
+  }
+
+  framed::test::ServerProcess server;
+  if (port == 0) {
+    framed::test::SpawnOptions spawn;
+    spawn.args = {"--host",      host,          "--port",
+                  "0",           "--max-conns", std::to_string(o.connections + 16),
+                  "--log-level", "warn"};
+    spawn.args.insert(spawn.args.end(), server_args.begin(), server_args.end());
+    std::string error;
+    if (!server.start(server_path, spawn, error)) {
+      std::fprintf(stderr, "framed-bench: cannot start %s: %s\n", server_path.c_str(),
+                   error.c_str());
+      return 1;
+    }
+    port = server.port();
+  }
+  std::vector<framed::net::Endpoint> eps;
+  std::string detail;
+  if (!framed::net::resolve(host, port, false, eps, detail).ok() || eps.empty()) {
+    std::fprintf(stderr, "framed-bench: cannot resolve '%s': %s\n", host.c_str(), detail.c_str());
+    return 1;
+  }
+
+  double cpu_start = 0;
+  double cpu_used = -1;
+  auto hook = [&](bool start) {
+    if (server.pid() <= 0) return;
+    if (start)
+      cpu_start = server.cpu_seconds();
+    else
+      cpu_used = server.cpu_seconds() - cpu_start;
+  };
+  const auto r = framed::bench::run_load(eps.front(), o, hook);
+
+  const double secs = r.seconds > 0 ? r.seconds : 1e-9;
+  const double fps = static_cast<double>(r.frames) / secs;
+  const double mibps = static_cast<double>(r.bytes) / secs / (1024.0 * 1024.0);
+  const double cpu_per_frame_us =
+      (cpu_used >= 0 && r.frames > 0) ? cpu_used * 1e6 / static_cast<double>(r.frames) : -1;
+  const auto& h = r.rtt_ns;
+
+  if (server.pid() > 0) {
+    server.send_signal(SIGINT);
+    if (!server.wait_exit(std::chrono::seconds(30))) server.send_signal(SIGKILL);
+  }
+
+  if (json) {
+    std::printf(
+        "{\"scenario\": \"%s\", \"connections\": %zu, \"connected\": %zu, "
+        "\"frame_size\": %zu, \"depth\": %zu, \"seconds\": %.3f, \"frames\": %llu, "
+        "\"frames_per_s\": %.0f, \"mib_per_s\": %.2f, "
+        "\"rtt_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, "
+        "\"max\": %.1f}, \"server_cpu_us_per_frame\": %.4f, "
+        "\"loopback_mib_per_s\": %.1f, \"loopback_fraction\": %.4f, "
+        "\"errors\": %llu, \"corrupt\": %llu, \"first_error\": \"%s\"}\n",
+        json_escape(label).c_str(), o.connections, r.connected, o.frame_size, o.depth, r.seconds,
+        static_cast<unsigned long long>(r.frames), fps, mibps, to_us(h.percentile(0.5)),
+        to_us(h.percentile(0.9)), to_us(h.percentile(0.99)), to_us(h.percentile(0.999)),
+        to_us(h.max()), cpu_per_frame_us, ceiling_mib, ceiling > 0 ? mibps / ceiling_mib : 0.0,
+        static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.corrupt),
+        json_escape(r.first_error).c_str());
+  } else {
+    std::printf(
+        "framed-bench%s%s: %zu connection(s) x %zu in flight, %zu-byte frames, %.1f s "
+        "measured, %s port %u\n",
+        label.empty() ? "" : " ", label.c_str(), o.connections, o.depth, o.frame_size, r.seconds,
+        server.pid() > 0 || cpu_used >= 0 ? "own server on" : "server at",
+        static_cast<unsigned>(port));
+    std::printf("  frames/s     %.0f (%llu frames)\n", fps,
+                static_cast<unsigned long long>(r.frames));
+    std::printf("  MiB/s        %.1f (payload, one direction)\n", mibps);
+    std::printf("  rtt us       p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+                to_us(h.percentile(0.5)), to_us(h.percentile(0.9)), to_us(h.percentile(0.99)),
+                to_us(h.percentile(0.999)), to_us(h.max()));
+    if (cpu_per_frame_us >= 0) {
+      std::printf("  server CPU   %.3f us/frame (%.2f s over %.1f s)\n", cpu_per_frame_us, cpu_used,
+                  r.seconds);
+    }
+    if (ceiling > 0) {
+      std::printf("  loopback     %.1f MiB/s calibrated; this run is %.1f%% of it\n", ceiling_mib,
+                  100.0 * mibps / ceiling_mib);
+    }
+    std::printf("  errors       %llu (corrupt %llu)%s%s\n",
+                static_cast<unsigned long long>(r.errors),
+                static_cast<unsigned long long>(r.corrupt), r.first_error.empty() ? "" : ": ",
+                r.first_error.c_str());
+  }
+  return (r.errors == 0 && r.connected == o.connections && r.frames > 0) ? 0 : 1;
+}

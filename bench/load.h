@@ -1,0 +1,52 @@
+// The load generator behind framed-bench: one thread, epoll, non-blocking
+// sockets. Each connection keeps `depth` frames in flight, verifies every
+// echoed byte and records round-trip times in a histogram.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "histogram.h"
+#include "net/socket.h"
+
+namespace framed::bench {
+
+struct LoadOptions {
+  std::size_t connections = 1;
+  std::size_t frame_size = 64;
+  std::size_t depth = 1;                      // Frames in flight per connection.
+  std::chrono::milliseconds duration{5'000};  // Measured time (after warm-up).
+  std::chrono::milliseconds warmup{1'000};
+  std::uint64_t frames = 0;  // Non-zero: stop after this many.
+  std::uint64_t seed = 1;
+  std::chrono::milliseconds connect_timeout{30'000};
+  bool progress = false;  // A progress line on stderr.
+};
+
+struct LoadResult {
+  std::uint64_t frames = 0;   // Verified during the measured window.
+  std::uint64_t bytes = 0;    // Payload bytes verified in the window (one way).
+  double seconds = 0;         // Length of the measured window.
+  Histogram rtt_ns;           // Round-trip times in the window.
+  std::uint64_t errors = 0;   // Connections lost to an error.
+  std::uint64_t corrupt = 0;  // Echoes that differed from what was sent.
+  std::string first_error;
+  std::size_t connected = 0;  // Connections that were established.
+};
+
+// Called at the start and end of the measured window (to sample server CPU).
+using WindowHook = std::function<void(bool start)>;
+
+// Runs the load against `endpoint`. Never throws; failures land in the result.
+LoadResult run_load(const net::Endpoint& endpoint, const LoadOptions& options,
+                    const WindowHook& hook = {});
+
+// Measures one-direction TCP throughput over loopback between two sockets of
+// this machine with no server logic, for `duration`. Returns bytes/s, or a
+// negative value with `error` set.
+double calibrate_loopback(std::chrono::milliseconds duration, std::string& error);
+
+}  // namespace framed::bench
