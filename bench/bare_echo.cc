@@ -62,13 +62,6 @@ int main(int argc, char** argv) {
       pfds.push_back({c.fd.get(), static_cast<short>(c.pending.empty() ? POLLIN : POLLOUT), 0});
     }
     if (poll(pfds.data(), pfds.size(), -1) < 0) continue;
-    if ((pfds[0].revents & POLLIN) != 0) {
-      const int fd = accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        (void)framed::net::set_nodelay(fd);
-        conns.push_back({framed::net::UniqueFd(fd), {}});
-      }
-    }
     for (std::size_t i = conns.size(); i-- > 0;) {
       const short ev = pfds[i + 1].revents;
       if (ev == 0) continue;
@@ -88,6 +81,14 @@ int main(int argc, char** argv) {
       if (dead) {
         conns[i] = std::move(conns.back());
         conns.pop_back();
+      }
+    }
+    // Accept last: pfds has no entry for a connection accepted in this round.
+    if ((pfds[0].revents & POLLIN) != 0) {
+      const int fd = accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        (void)framed::net::set_nodelay(fd);
+        conns.push_back({framed::net::UniqueFd(fd), {}});
       }
     }
   }

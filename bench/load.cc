@@ -1,6 +1,7 @@
 #include "load.h"
 
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -295,8 +296,26 @@ double calibrate_loopback(std::chrono::milliseconds duration, std::string& error
     return -1;
   }
   net::UniqueFd reader(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  // Writer and reader each get a core of their own, as a server and its
+  // client would under load; left to the scheduler, the two sometimes share
+  // a core and the figure swings by a factor of two from run to run.
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  const bool pin = sched_getaffinity(0, sizeof saved, &saved) == 0 && CPU_COUNT(&saved) >= 2;
+  int cpus[2] = {-1, -1};
+  for (int c = 0, found = 0; pin && c < CPU_SETSIZE && found < 2; ++c) {
+    if (CPU_ISSET(c, &saved)) cpus[found++] = c;
+  }
+  auto pin_to = [&](int cpu) {
+    if (!pin) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+  };
   const pid_t child = fork();
   if (child == 0) {
+    pin_to(cpus[1]);
     writer.reset();
     std::vector<char> buf(256U << 10U);
     while (read(reader.get(), buf.data(), buf.size()) > 0) {
@@ -304,6 +323,7 @@ double calibrate_loopback(std::chrono::milliseconds duration, std::string& error
     _exit(0);
   }
   reader.reset();
+  pin_to(cpus[0]);
   std::vector<char> buf(256U << 10U, 'x');
   std::uint64_t bytes = 0;
   const auto start = Clock::now();
@@ -316,6 +336,7 @@ double calibrate_loopback(std::chrono::milliseconds duration, std::string& error
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   writer.reset();
   waitpid(child, nullptr, 0);
+  if (pin) sched_setaffinity(0, sizeof saved, &saved);
   return static_cast<double>(bytes) / secs;
 }
 

@@ -9,7 +9,10 @@ packages=(
   libgtest-dev libgmock-dev             # unit and integration tests
   librapidcheck-dev                     # property tests
   libbenchmark-dev                      # micro-benchmarks
+  clang-format clang-tidy valgrind      # quality gate
 )
+# bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot
+if [ "${1:-}" = "--with-plot" ]; then packages+=(gnuplot-nox); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/uio.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,8 +29,7 @@ std::string Endpoint::to_string() const {
   // snprintf rather than string concatenation: gcc 12 at -O3 reports a false
   // -Wrestrict on the latter.
   char text[INET6_ADDRSTRLEN + 16];
-  std::snprintf(text, sizeof text, v6 ? "[%s]:%u" : "%s:%u", host,
-                static_cast<unsigned>(port()));
+  std::snprintf(text, sizeof text, v6 ? "[%s]:%u" : "%s:%u", host, static_cast<unsigned>(port()));
   return text;
 }
 
@@ -128,6 +128,28 @@ IoResult read_some(int fd, std::span<std::byte> buf) {
       r.would_block = true;
     } else {
       r.error = {"read", errno};
+    }
+    return r;
+  }
+}
+
+IoResult write_pair(int fd, std::span<const std::byte> first, std::span<const std::byte> second) {
+  iovec iov[2] = {{const_cast<std::byte*>(first.data()), first.size()},
+                  {const_cast<std::byte*>(second.data()), second.size()}};
+  msghdr msg{};
+  msg.msg_iov = first.empty() ? iov + 1 : iov;
+  msg.msg_iovlen = first.empty() ? 1 : 2;
+  IoResult r;
+  for (;;) {
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) {
+      r.bytes = static_cast<std::size_t>(n);
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      r.would_block = true;
+    } else {
+      r.error = {"sendmsg", errno};
     }
     return r;
   }

@@ -68,6 +68,10 @@ IoResult read_some(int fd, std::span<std::byte> buf);
 // retried on EINTR.
 IoResult write_some(int fd, std::span<const std::byte> buf);
 
+// Writes `first` then `second` in one sendmsg(2) (MSG_NOSIGNAL), retried on
+// EINTR. `bytes` counts from the start of `first`.
+IoResult write_pair(int fd, std::span<const std::byte> first, std::span<const std::byte> second);
+
 // Sets an int socket option; returns the failing call on error.
 SysError set_int_option(int fd, int level, int name, int value);
 

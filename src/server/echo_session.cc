@@ -4,26 +4,47 @@ namespace framed::server {
 
 EchoSession::Consumed EchoSession::consume(std::span<const std::byte> in, bool stop_at_frame_end) {
   Consumed result;
+  // The echo is one contiguous run of the input, [begin, end): between two
+  // chunks of one read there are only headers and payloads of valid frames.
+  // Only a header split across reads must be rebuilt, and only at the start.
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  bool started = false;
   for (;;) {
-    const DecodeResult r = decoder_.feed(in.subspan(result.bytes));
+    const std::size_t at = result.bytes;
+    const DecodeResult r = decoder_.feed(in.subspan(at));
     result.bytes += r.consumed;
     if (r.status == DecodeStatus::error) {
       result.error = decoder_.error();
-      return result;
+      break;
     }
-    if (r.status == DecodeStatus::need_more) return result;
-    // The header goes out with the first chunk, so a frame the peer never
-    // finishes still echoes exactly the bytes it did send.
+    if (r.status == DecodeStatus::need_more) break;
+    const auto payload_at = static_cast<std::size_t>(r.payload.data() - in.data());
+    std::size_t start = payload_at;
     if (r.chunk_offset == 0) {
-      const auto header = encode_header(r.frame_length);
-      out_.insert(out_.end(), header.begin(), header.end());
+      if (payload_at - at == kHeaderSize) {
+        start = payload_at - kHeaderSize;  // The header is in this input.
+      } else {
+        prefix_ = encode_header(r.frame_length);
+        result.prefix = prefix_;
+      }
     }
-    out_.insert(out_.end(), r.payload.begin(), r.payload.end());
+    if (!started) {
+      begin = start;
+      started = true;
+    }
+    end = payload_at + r.payload.size();
     if (r.frame_end) {
       ++frames_;
-      if (stop_at_frame_end) return result;
+      if (stop_at_frame_end) break;
     }
   }
+  if (started) result.echo = in.subspan(begin, end - begin);
+  return result;
+}
+
+void EchoSession::queue(std::span<const std::byte> bytes) {
+  out_.insert(out_.end(), bytes.begin(), bytes.end());
 }
 
 void EchoSession::mark_written(std::size_t n) noexcept {

@@ -1,8 +1,10 @@
 // The echo logic of one connection, free of sockets: input bytes go through a
-// Decoder and every frame's header and payload are queued for output,
-// streaming, so a frame never needs to be held whole.
+// Decoder, and the echo of every frame is described without copying it:
+// mostly a view of the input itself, since an echo is the same bytes. Bytes
+// the socket cannot take at once are queued in a backlog the session owns.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -19,31 +21,43 @@ class EchoSession {
   struct Consumed {
     std::size_t bytes = 0;  // Input bytes used; the rest is unread.
     DecodeError error = DecodeError::none;
+    // The echo of what was consumed, in order: `prefix`, then `echo`.
+    // `prefix` is a frame header whose bytes began in an earlier input (the
+    // decoder holds such partial headers back until they are validated); it
+    // views storage owned by the session, valid until the next consume().
+    // `echo` views the caller's input. Neither is queued: the caller writes
+    // them or passes what the socket would not take to queue().
+    std::span<const std::byte> prefix;
+    std::span<const std::byte> echo;
   };
 
-  // Decodes `in` and queues the echo of what it holds. With
-  // `stop_at_frame_end`, stops right after the frame in progress ends (used
-  // while draining for shutdown). Returns the bytes used and the decoder's
-  // error, if one occurred; after an error nothing more is consumed.
+  // Decodes `in` and describes the echo of the complete and partial frames
+  // it holds. With `stop_at_frame_end`, stops right after the frame in
+  // progress ends (used while draining for shutdown). After a decoder error
+  // nothing more is consumed; the echo covers only the frames before it.
   Consumed consume(std::span<const std::byte> in, bool stop_at_frame_end);
 
-  // The queued output not yet written, oldest first. Valid until the next
-  // consume() or mark_written().
+  // Appends bytes to the backlog (copying them).
+  void queue(std::span<const std::byte> bytes);
+
+  // The backlog not yet written, oldest first. Valid until the next queue()
+  // or mark_written().
   [[nodiscard]] std::span<const std::byte> pending() const noexcept {
     return {out_.data() + head_, out_.size() - head_};
   }
   [[nodiscard]] std::size_t pending_bytes() const noexcept { return out_.size() - head_; }
-  // Drops the first `n` pending bytes (they were written).
+  // Drops the first `n` backlog bytes (they were written).
   void mark_written(std::size_t n) noexcept;
 
   // True when part of a frame has been consumed but not all of it.
   [[nodiscard]] bool in_frame() const noexcept { return decoder_.in_frame(); }
   [[nodiscard]] const Decoder& decoder() const noexcept { return decoder_; }
-  // Frames whose last byte has been queued.
-  [[nodiscard]] std::uint64_t frames_queued() const noexcept { return frames_; }
+  // Frames whose last byte has been consumed.
+  [[nodiscard]] std::uint64_t frames_done() const noexcept { return frames_; }
 
  private:
   Decoder decoder_;
+  std::array<std::byte, kHeaderSize> prefix_{};
   std::vector<std::byte> out_;
   std::size_t head_ = 0;  // out_[0, head_) is already written.
   std::uint64_t frames_ = 0;

@@ -324,9 +324,10 @@ void Server::on_readable(std::size_t slot, Clock::time_point now) {
     if (c.phase == Phase::linger) continue;  // Discarded on purpose.
 
     const auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
-    const auto frames_before = c.session.frames_queued();
+    const auto frames_before = c.session.frames_done();
     const auto used = c.session.consume(got, c.draining);
-    counters_.frames_echoed += c.session.frames_queued() - frames_before;
+    counters_.frames_echoed += c.session.frames_done() - frames_before;
+    if (!echo(slot, used.prefix, used.echo, now)) return;
     if (used.error != DecodeError::none) {
       ++counters_.protocol_errors;
       const auto length = c.session.decoder().frame_length();
@@ -346,12 +347,10 @@ void Server::on_readable(std::size_t slot, Clock::time_point now) {
     // a frame that ended and another that began in this read restart it.
     if (!c.session.in_frame()) {
       c.frame_open = false;
-    } else if (!c.frame_open || c.session.frames_queued() != frames_before) {
+    } else if (!c.frame_open || c.session.frames_done() != frames_before) {
       c.frame_open = true;
       c.frame_started = now;
     }
-    // Write as we go: most echoes leave in the same wake-up, with no POLLOUT.
-    if (!flush(slot, now)) return;
     // A short read drained the socket: reading again would only return
     // EAGAIN, one wasted syscall per wake-up. poll() reports new data.
     if (r.bytes < read_buf_.size()) break;
@@ -364,6 +363,33 @@ void Server::on_readable(std::size_t slot, Clock::time_point now) {
 void Server::on_writable(std::size_t slot, Clock::time_point now) {
   if (!flush(slot, now)) return;
   advance_close(slot, now);
+}
+
+bool Server::echo(std::size_t slot, std::span<const std::byte> prefix,
+                  std::span<const std::byte> bytes, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  if (prefix.empty() && bytes.empty()) return true;
+  if (c.session.pending_bytes() > 0) {
+    // Order matters: behind a backlog, the echo waits its turn.
+    c.session.queue(prefix);
+    c.session.queue(bytes);
+    return flush(slot, now);
+  }
+  // The common case: write straight from the read buffer, in the same
+  // wake-up, and copy only what the socket would not take.
+  const net::IoResult r = net::write_pair(c.fd.get(), prefix, bytes);
+  if (!r.error.ok()) {
+    close_now(slot, r.error.message(), LogLevel::info);
+    return false;
+  }
+  if (r.bytes > 0) {
+    counters_.bytes_echoed += r.bytes;
+    c.last_activity = now;
+  }
+  const std::size_t from_prefix = std::min(r.bytes, prefix.size());
+  c.session.queue(prefix.subspan(from_prefix));
+  c.session.queue(bytes.subspan(r.bytes - from_prefix));
+  return true;
 }
 
 bool Server::flush(std::size_t slot, Clock::time_point now) {

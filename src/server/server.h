@@ -93,6 +93,10 @@ class Server {
 
   void on_readable(std::size_t slot, Clock::time_point now);
   void on_writable(std::size_t slot, Clock::time_point now);
+  // Sends the echo of one read: directly when nothing is queued, queueing
+  // whatever the socket does not take. Returns false if the connection died.
+  bool echo(std::size_t slot, std::span<const std::byte> prefix, std::span<const std::byte> bytes,
+            Clock::time_point now);
   // Writes what the session has pending; closes the connection on a write
   // error. Returns false if the connection is gone.
   bool flush(std::size_t slot, Clock::time_point now);
