@@ -25,8 +25,8 @@ trap 'rm -f "$tmp" "$cmds"' EXIT
 
 ceiling=$("$bench" --calibrate-only --json | sed 's/.*: \([0-9.]*\)}/\1/')
 run small       --connections 50    --depth 16 --size 64
-run bulk        --connections 50    --depth 2  --size 64KiB
-run stream-1mib --connections 1     --depth 2  --size 1MiB
+run bulk        --connections 50    --depth 2  --size 64KiB --calibrate
+run stream-1mib --connections 1     --depth 2  --size 1MiB --calibrate
 run ping-pong   --connections 1     --depth 1  --size 64
 run ping-pong-bare-poll --connections 1 --depth 1 --size 64 --server "$bare"
 run many-conns  --connections 1000  --depth 1  --size 64
@@ -42,13 +42,22 @@ field() { sed -n "s/.*\"$1\": \([-0-9.]*\).*/\1/p" <<<"$2"; }
   echo "$(free -g | awk '/^Mem:/ {print $2}') GiB RAM, Linux $(uname -r). Server and load generator share"
   echo "the machine; all traffic is loopback. Loopback ceiling (one direction, two"
   echo "plain TCP sockets, \`framed-bench --calibrate-only\`): **${ceiling} MiB/s**."
+  echo "A \`*\` marks a percentage against a calibration made in the same run (before"
+  echo "and after the load, the higher kept): this machine's speed drifts by up to 2x"
+  echo "over minutes, so only same-run ratios compare like with like."
   echo
   echo "| scenario | frames/s | MiB/s | % of ceiling | p50 us | p90 us | p99 us | p99.9 us | max us | server CPU us/frame | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   while IFS= read -r j; do
     name=$(sed -n 's/.*"scenario": "\([^"]*\)".*/\1/p' <<<"$j")
     mib=$(field mib_per_s "$j")
-    pct=$(awk -v m="$mib" -v c="$ceiling" 'BEGIN { printf "%.1f", 100 * m / c }')
+    # Same-run calibration (--calibrate) when the scenario has one.
+    frac=$(field loopback_fraction "$j")
+    if awk -v f="${frac:-0}" 'BEGIN { exit !(f > 0) }'; then
+      pct=$(awk -v f="$frac" 'BEGIN { printf "%.1f*", 100 * f }')
+    else
+      pct=$(awk -v m="$mib" -v c="$ceiling" 'BEGIN { printf "%.1f", 100 * m / c }')
+    fi
     p50=$(sed -n 's/.*"p50": \([0-9.]*\).*/\1/p' <<<"$j")
     p90=$(sed -n 's/.*"p90": \([0-9.]*\).*/\1/p' <<<"$j")
     p99=$(sed -n 's/.*"p99": \([0-9.]*\).*/\1/p' <<<"$j")
@@ -56,6 +65,11 @@ field() { sed -n "s/.*\"$1\": \([-0-9.]*\).*/\1/p" <<<"$2"; }
     max=$(sed -n 's/.*"max": \([0-9.]*\).*/\1/p' <<<"$j")
     echo "| $name | $(field frames_per_s "$j") | $mib | $pct | $p50 | $p90 | $p99 | $p999 | $max | $(field server_cpu_us_per_frame "$j") | $(field errors "$j") |"
   done < "$tmp"
+  echo
+  echo "Frames/s and p99 against the number of connections (64-byte frames, 1 in"
+  echo "flight each), from \`bench/plot.sh\` (data in \`connections.dat\`):"
+  echo
+  echo "![frames/s and p99 vs connections](connections.png)"
   echo
   echo "Commands:"
   echo
