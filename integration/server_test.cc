@@ -369,6 +369,34 @@ TEST_F(Server, OutOfFileDescriptorsNeitherSpinsNorCrashesAndRecovers) {
   EXPECT_TRUE(served) << server.stderr_text();
 }
 
+TEST_F(Server, RaisesTheSoftFdLimitToFitMaxConns) {
+  SpawnOptions options;
+  options.fd_soft_limit = 64;
+  start({"--max-conns", "500"}, options);
+  EXPECT_TRUE(server.wait_for_log("raised RLIMIT_NOFILE from 64 to 516", 5s))
+      << server.stderr_text();
+  expect_serving();
+}
+
+TEST_F(Server, LowersMaxConnsWhenTheHardFdLimitIsTooLow) {
+  SpawnOptions options;
+  options.fd_limit = 64;
+  start({"--max-conns", "1000"}, options);
+  ASSERT_TRUE(server.wait_for_log("serving at most 48 connections", 5s)) << server.stderr_text();
+  std::vector<net::UniqueFd> clients(48);
+  const auto ping = frame_of("ping");
+  for (auto& fd : clients) {
+    fd = connect_local(server.port());
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(exchange(fd.get(), ping, ping.size(), false).received, ping);
+  }
+  auto extra = connect_local(server.port());
+  ASSERT_TRUE(extra.valid());
+  const auto refused = read_until_close(extra.get(), 5'000ms);
+  EXPECT_TRUE(refused.received.empty());
+  EXPECT_TRUE(refused.eof || refused.reset) << "the 49th connection is over the lowered limit";
+}
+
 TEST_F(Server, SigintDrainsFramesInFlightThenExitsZero) {
   start();
   auto idle = connect_local(server.port());
@@ -546,7 +574,7 @@ TEST_F(Server, ServesAThousandConcurrentClients) {
   EXPECT_TRUE(server.wait_for_log("accepted 1000, refused 0", 5s)) << server.stderr_text();
 }
 
-TEST_F(Server, ClientReportsSuccessAndEarlyClose) {
+TEST_F(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
   start({"--max-frame", "10"});
   const std::string port = std::to_string(server.port());
   std::string out;
@@ -555,6 +583,12 @@ TEST_F(Server, ClientReportsSuccessAndEarlyClose) {
   EXPECT_EQ(status.code, 0) << err;
   EXPECT_NE(out.find("reply 1 (5 bytes"), std::string::npos) << out;
   EXPECT_NE(out.find("2/2 frames echoed and verified"), std::string::npos) << out;
+
+  status = run_to_exit(FRAMED_CLIENT_PATH, {"--port", port}, out, err, 20'000ms, "one\ntwo\n");
+  EXPECT_EQ(status.code, 0) << err;
+  EXPECT_NE(out.find("reply 1 (3 bytes"), std::string::npos) << out;
+  EXPECT_NE(out.find("reply 2 (3 bytes"), std::string::npos) << out;
+  EXPECT_NE(out.find("): two"), std::string::npos) << out;
 
   status =
       run_to_exit(FRAMED_CLIENT_PATH, {"--port", port, "--count", "5", "--size", "100"}, out, err);

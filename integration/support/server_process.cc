@@ -54,13 +54,20 @@ std::vector<char*> make_argv(const std::string& path, const std::vector<std::str
 }
 
 // In the child, between fork and exec: only async-signal-safe calls.
-[[noreturn]] void exec_child(char* const* argv, int out_fd, int err_fd,
-                             const SpawnOptions* options) {
+[[noreturn]] void exec_child(char* const* argv, int out_fd, int err_fd, const SpawnOptions* options,
+                             int in_fd = -1) {
+  if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
   if (options != nullptr) {
     if (options->fd_limit != 0) {
       rlimit lim{options->fd_limit, options->fd_limit};
+      ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    if (options->fd_soft_limit != 0) {
+      rlimit lim{};
+      ::getrlimit(RLIMIT_NOFILE, &lim);
+      lim.rlim_cur = options->fd_soft_limit;
       ::setrlimit(RLIMIT_NOFILE, &lim);
     }
     for (int i = 0; i < options->leak_fds; ++i) ::open("/dev/null", O_RDONLY);
@@ -189,14 +196,23 @@ bool ServerProcess::wait_for_log(const std::string& needle,
 }
 
 ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& args,
-                       std::string& out, std::string& err, std::chrono::milliseconds timeout) {
+                       std::string& out, std::string& err, std::chrono::milliseconds timeout,
+                       const std::string& input) {
+  const std::string in_path = temp_path();
+  {
+    std::ofstream in_file(in_path);
+    in_file << input;
+  }
+  const int in_fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
   const std::string out_path = temp_path();
   const std::string err_path = temp_path();
   const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const auto argv = make_argv(path, args);
   const pid_t pid = ::fork();
-  if (pid == 0) exec_child(argv.data(), out_fd, err_fd, nullptr);
+  if (pid == 0) exec_child(argv.data(), out_fd, err_fd, nullptr, in_fd);
+  ::close(in_fd);
+  ::unlink(in_path.c_str());
   ::close(out_fd);
   ::close(err_fd);
   ExitStatus result;

@@ -18,6 +18,8 @@ struct SpawnOptions {
   std::vector<std::string> args;  // Passed after the program name.
   // When non-zero: the child's RLIMIT_NOFILE (soft and hard) before exec.
   std::uint64_t fd_limit = 0;
+  // When non-zero: only the soft RLIMIT_NOFILE, the hard limit unchanged.
+  std::uint64_t fd_soft_limit = 0;
   // Descriptors the child opens (without CLOEXEC) before exec, so the server
   // starts with fewer free descriptors than it believes.
   int leak_fds = 0;
@@ -66,9 +68,11 @@ class ServerProcess {
 };
 
 // Runs `path args...` to completion (killed after `timeout`) and returns its
-// exit status; `err` receives its stderr and `out` its stdout.
+// exit status; `err` receives its stderr and `out` its stdout. The child
+// reads `input` on stdin.
 ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& args,
                        std::string& out, std::string& err,
-                       std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000));
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000),
+                       const std::string& input = "");
 
 }  // namespace framed::test

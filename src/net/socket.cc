@@ -155,21 +155,6 @@ IoResult write_pair(int fd, std::span<const std::byte> first, std::span<const st
   }
 }
 
-IoResult write_some(int fd, std::span<const std::byte> buf) {
-  IoResult r;
-  for (;;) {
-    const ssize_t n = ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL);
-    if (n >= 0) {
-      r.bytes = static_cast<std::size_t>(n);
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      r.would_block = true;
-    } else {
-      r.error = {"send", errno};
-    }
-    return r;
-  }
-}
+IoResult write_some(int fd, std::span<const std::byte> buf) { return write_pair(fd, {}, buf); }
 
 }  // namespace framed::net

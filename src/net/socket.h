@@ -64,7 +64,7 @@ struct IoResult {
 
 // read(2), retried on EINTR.
 IoResult read_some(int fd, std::span<std::byte> buf);
-// send(2) with MSG_NOSIGNAL (a dead peer yields EPIPE, never SIGPIPE),
+// sendmsg(2) with MSG_NOSIGNAL (a dead peer yields EPIPE, never SIGPIPE),
 // retried on EINTR.
 IoResult write_some(int fd, std::span<const std::byte> buf);
 
