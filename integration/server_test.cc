@@ -232,19 +232,21 @@ TEST_F(Server, EndOfInputMidFrameEchoesWhatArrivedThenCloses) {
 }
 
 TEST_F(Server, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
-  start({"--idle-timeout", "300ms"});
+  start({"--idle-timeout", "600ms"});
   auto silent = connect_local(server.port());
   auto busy = connect_local(server.port());
   ASSERT_TRUE(silent.valid() && busy.valid());
   const auto ping = frame_of("ping");
-  for (int i = 0; i < 8; ++i) {  // 8 x 100 ms: well past the idle timeout.
+  // 12 x 100 ms: twice the idle timeout, with 500 ms of slack per gap for a
+  // loaded machine.
+  for (int i = 0; i < 12; ++i) {
     ASSERT_EQ(exchange(busy.get(), ping, ping.size(), false).received, ping);
     std::this_thread::sleep_for(100ms);
   }
   const auto ex = read_until_close(silent.get(), 10'000ms);
   EXPECT_TRUE(ex.eof);
   EXPECT_FALSE(ex.timed_out);
-  EXPECT_TRUE(server.wait_for_log("idle timeout 300ms", 5s)) << server.stderr_text();
+  EXPECT_TRUE(server.wait_for_log("idle timeout 600ms", 5s)) << server.stderr_text();
   EXPECT_EQ(exchange(busy.get(), ping, ping.size(), false).received, ping);
 }
 
