@@ -294,6 +294,8 @@ TEST_F(Server, ConnectionLimitRefusesThenRecovers) {
   EXPECT_TRUE(refused.received.empty());
   EXPECT_TRUE(refused.eof || refused.reset) << "refused connections are closed at once";
   EXPECT_TRUE(server.wait_for_log("connection limit 2 reached", 5s)) << server.stderr_text();
+  server.send_signal(SIGUSR1);
+  EXPECT_TRUE(server.wait_for_log("accepted 2, refused 1", 5s)) << server.stderr_text();
 
   c1.reset();
   bool served = false;
