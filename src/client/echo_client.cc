@@ -62,7 +62,6 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
   std::deque<InFlight> in_flight;
   std::vector<std::byte> out;  // Encoded frames not yet written.
   std::size_t out_head = 0;
-  std::vector<std::size_t> frame_ends;  // Offsets in `out` where a frame ends.
   std::size_t next_frame = 0;
   Decoder decoder(0xFFFFFFFFU);
   std::vector<std::byte> in(64U << 10U);
@@ -72,6 +71,11 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
     if (result.error.empty()) result.error = std::move(why);
     return result;
   };
+  // What the user needs to hear when the server goes away: how far it got.
+  auto closed = [&](const std::string& detail) {
+    return fail("server closed the connection after " + std::to_string(result.frames_verified) +
+                " frame(s)" + (detail.empty() ? "" : " (" + detail + ")"));
+  };
 
   while (result.frames_verified < count) {
     // Top up the pipeline.
@@ -79,7 +83,6 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
       scratch.clear();
       source(next_frame, scratch);
       if (!append_frame(out, scratch)) return fail("frame too large to encode");
-      frame_ends.push_back(out.size());
       in_flight.push_back({scratch, Clock::now()});
       ++next_frame;
     }
@@ -102,29 +105,21 @@ EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const Fram
       }
       const auto w = net::write_some(fd.get(), {out.data() + out_head, n});
       if (!w.error.ok()) {
-        return fail("server closed the connection after " + std::to_string(result.frames_verified) +
-                    " frame(s) (" + w.error.message() + ")");
+        return closed(w.error.message());
       }
       out_head += w.bytes;
-      while (!frame_ends.empty() && frame_ends.front() <= out_head) {
-        frame_ends.erase(frame_ends.begin());
-        ++result.frames_sent;
-      }
       if (out_head == out.size()) {
         out.clear();
         out_head = 0;
-        frame_ends.clear();
       }
     }
     if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       const auto r = net::read_some(fd.get(), in);
       if (!r.error.ok()) {
-        return fail("server closed the connection after " + std::to_string(result.frames_verified) +
-                    " frame(s) (" + r.error.message() + ")");
+        return closed(r.error.message());
       }
       if (r.eof) {
-        return fail("server closed the connection after " + std::to_string(result.frames_verified) +
-                    " frame(s)");
+        return closed("");
       }
       std::span<const std::byte> got(in.data(), r.bytes);
       while (!got.empty()) {

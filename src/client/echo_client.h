@@ -31,7 +31,6 @@ using OnEcho = std::function<void(std::size_t index, std::span<const std::byte> 
                                   std::chrono::nanoseconds rtt)>;
 
 struct EchoResult {
-  std::size_t frames_sent = 0;       // Fully written.
   std::size_t frames_verified = 0;   // Echoed back byte for byte.
   std::uint64_t bytes_verified = 0;  // Payload bytes of verified frames.
   bool corrupt = false;              // An echo differed from what was sent.

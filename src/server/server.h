@@ -50,7 +50,6 @@ class Server {
   // a drain (even a forced one), 1 after a second signal or a fatal error.
   int run();
 
-  [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
   // Logs the counters at info level.
   void log_counters(const char* when) const;
 
