@@ -492,6 +492,9 @@ TEST(ServerCommandLine, BadArgumentsPrintAMessageAndUsageAndFail) {
       {"--port", "abc"},
       {"--port", "70000"},
       {"--port", "-1"},
+      {"--port", "65536"},
+      {"--idle-timeout", "5"},
+      {"--linger-timeout", "0"},
       {"--port"},
       {"--max-conns", "-5"},
       {"--max-conns", "0"},
@@ -521,7 +524,8 @@ TEST(ServerCommandLine, HelpDocumentsEveryOption) {
   const auto status = run_to_exit(FRAMED_SERVER_PATH, {"--help"}, out, err);
   EXPECT_EQ(status.code, 0);
   for (const char* flag : {"--host", "--port", "--max-conns", "--idle-timeout", "--frame-timeout",
-                           "--max-frame", "--drain-timeout", "--log-level", "SIGINT", "SIGUSR1"}) {
+                           "--max-frame", "--drain-timeout", "--linger-timeout", "--linger-time",
+                           "--log-level", "SIGINT", "SIGUSR1"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
   }
 }

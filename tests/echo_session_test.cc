@@ -72,12 +72,37 @@ RC_GTEST_PROP(EchoSessionProps, TruncatedInputEchoesUpToWhereItStopped, ()) {
   const auto cut = *rc::gen::inRange<std::size_t>(0, stream.size());
   stream.resize(cut);
   EchoSession session(kDefaultMaxFrame);
-  const auto echo = echo_of(session, stream, reads);
-  // Everything but a trailing header with no payload after it yet: a header
-  // is held back until validated and sent with its frame's first bytes.
-  RC_ASSERT(echo.size() <= stream.size());
-  RC_ASSERT(stream.size() - echo.size() <= kHeaderSize);
-  RC_ASSERT(std::equal(echo.begin(), echo.end(), stream.begin()));
+  auto echo = echo_of(session, stream, reads);
+  // At end of input the header bytes still held come out too: the echo is
+  // exactly the input (spec §6.3), whatever the cut.
+  const auto tail = session.end_of_input();
+  echo.insert(echo.end(), tail.begin(), tail.end());
+  RC_ASSERT(echo == stream);
+}
+
+RC_GTEST_PROP(EchoSessionProps, WrittenFramesAreCountedAtTheirLastByte, ()) {
+  const auto sizes =
+      *rc::gen::container<std::vector<std::size_t>>(rc::gen::inRange<std::size_t>(0, 200));
+  const auto writes = *rc::gen::nonEmpty(
+      rc::gen::container<std::vector<std::size_t>>(rc::gen::inRange<std::size_t>(1, 50)));
+  const auto stream = frames(sizes);
+  EchoSession session(kDefaultMaxFrame);
+  std::uint64_t counted = 0;
+  std::size_t pos = 0;
+  for (std::size_t turn = 0; pos < stream.size(); ++turn) {
+    const std::size_t n = std::min(stream.size() - pos, writes[turn % writes.size()]);
+    counted += session.note_written(std::span(stream).subspan(pos, n));
+    pos += n;
+    // Frames wholly inside [0, pos): count them independently.
+    std::uint64_t whole = 0;
+    std::size_t at = 0;
+    for (std::size_t size : sizes) {
+      if (at + kHeaderSize + size > pos) break;
+      at += kHeaderSize + size;
+      ++whole;
+    }
+    RC_ASSERT(counted == whole);
+  }
 }
 
 TEST(EchoSession, StopAtFrameEndLeavesTheRestUnconsumed) {
@@ -111,6 +136,64 @@ TEST(EchoSession, BacklogQueuesAndDrains) {
   EXPECT_EQ(session.pending().data()[0], bytes[4]);
   session.mark_written(bytes.size() - 4);
   EXPECT_EQ(session.pending_bytes(), 0U);
+}
+
+TEST(EchoSession, AValidatedHeaderIsEchoedBeforeAnyPayload) {
+  const auto stream = frames({5});
+  EchoSession session(kDefaultMaxFrame);
+  auto used = session.consume(std::span(stream).first(4), false);
+  EXPECT_TRUE(used.prefix.empty());
+  ASSERT_EQ(used.echo.size(), 4U);
+  EXPECT_EQ(used.echo.data(), stream.data());
+  // The payload that follows is echoed alone: the header is not repeated.
+  used = session.consume(std::span(stream).subspan(4), false);
+  EXPECT_TRUE(used.prefix.empty());
+  EXPECT_EQ(used.echo.size(), 5U);
+  EXPECT_EQ(used.echo.data(), stream.data() + 4);
+}
+
+TEST(EchoSession, AnOversizeHeaderIsNeverEchoed) {
+  const auto header = encode_header(11);
+  EchoSession session(10);
+  auto used = session.consume(std::span(header).first(3), false);
+  EXPECT_TRUE(used.echo.empty() && used.prefix.empty());
+  used = session.consume(std::span(header).subspan(3), false);
+  EXPECT_EQ(used.error, DecodeError::frame_too_large);
+  EXPECT_TRUE(used.echo.empty() && used.prefix.empty());
+  EXPECT_TRUE(session.end_of_input().empty());
+}
+
+TEST(EchoSession, EndOfInputReleasesTheHeldHeaderBytes) {
+  const auto stream = frames({5});
+  EchoSession session(kDefaultMaxFrame);
+  (void)session.consume(std::span(stream).first(1), false);
+  (void)session.consume(std::span(stream).subspan(1, 2), false);
+  const auto tail = session.end_of_input();
+  ASSERT_EQ(tail.size(), 3U);
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), stream.begin()));
+}
+
+TEST(EchoSession, CompactionKeepsThePendingBytesInOrder) {
+  EchoSession session(kDefaultMaxFrame);
+  std::vector<std::byte> bytes(600U << 10U);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>(i * 7 % 251);
+  session.queue(bytes);
+  // Past 256 KiB written and half the buffer: the buffer is compacted.
+  std::size_t written = 0;
+  for (std::size_t step : {100000U, 100000U, 120000U, 10000U}) {
+    session.mark_written(step);
+    written += step;
+    const auto pending = session.pending();
+    ASSERT_EQ(pending.size(), bytes.size() - written);
+    ASSERT_TRUE(std::equal(pending.begin(), pending.end(), bytes.begin() + static_cast<std::ptrdiff_t>(written)))
+        << "after " << written << " bytes written";
+  }
+  // More bytes queued after a compaction follow the old ones.
+  const std::vector<std::byte> more(1000, std::byte{0xEE});
+  session.queue(more);
+  EXPECT_EQ(session.pending_bytes(), bytes.size() - written + more.size());
+  EXPECT_EQ(session.pending().back(), std::byte{0xEE});
+  EXPECT_EQ(session.pending().front(), bytes[written]);
 }
 
 }  // namespace

@@ -53,9 +53,27 @@ std::vector<char*> make_argv(const std::string& path, const std::vector<std::str
   return argv;
 }
 
+// The parent's environment with `extra` ("NAME=VALUE") added or replacing,
+// built before fork. `store` owns the strings the result points into.
+std::vector<char*> make_envp(const std::vector<std::string>& extra,
+                             std::vector<std::string>& store) {
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& x : extra) replaced = replaced || x.rfind(name, 0) == 0;
+    if (!replaced) store.push_back(entry);
+  }
+  store.insert(store.end(), extra.begin(), extra.end());
+  std::vector<char*> envp;
+  for (auto& entry : store) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  return envp;
+}
+
 // In the child, between fork and exec: only async-signal-safe calls.
 [[noreturn]] void exec_child(char* const* argv, int out_fd, int err_fd, const SpawnOptions* options,
-                             int in_fd = -1) {
+                             int in_fd = -1, char* const* envp = environ) {
   if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
@@ -72,7 +90,7 @@ std::vector<char*> make_argv(const std::string& path, const std::vector<std::str
     }
     for (int i = 0; i < options->leak_fds; ++i) ::open("/dev/null", O_RDONLY);
   }
-  ::execv(argv[0], argv);
+  ::execve(argv[0], argv, envp);
   std::_Exit(127);
 }
 
@@ -96,8 +114,10 @@ bool ServerProcess::start(const std::string& path, const SpawnOptions& options,
   stderr_path_ = temp_path();
   const int err_fd = ::open(stderr_path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const auto argv = make_argv(path, options.args);
+  std::vector<std::string> env_store;
+  const auto envp = make_envp(options.env, env_store);
   pid_ = ::fork();
-  if (pid_ == 0) exec_child(argv.data(), out_pipe[1], err_fd, &options);
+  if (pid_ == 0) exec_child(argv.data(), out_pipe[1], err_fd, &options, -1, envp.data());
   ::close(out_pipe[1]);
   ::close(err_fd);
   stdout_.reset(out_pipe[0]);

@@ -23,6 +23,9 @@ struct SpawnOptions {
   // Descriptors the child opens (without CLOEXEC) before exec, so the server
   // starts with fewer free descriptors than it believes.
   int leak_fds = 0;
+  // "NAME=VALUE" entries added to (or replacing in) the child's environment,
+  // e.g. LD_PRELOAD for a fault-injection shim.
+  std::vector<std::string> env;
   std::chrono::milliseconds startup_timeout{20'000};
 };
 

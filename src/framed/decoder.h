@@ -101,6 +101,22 @@ class Decoder {
   // True when at least one byte of a frame was consumed but not all of it.
   [[nodiscard]] bool in_frame() const noexcept { return have_ != 0 && error_ == DecodeError::none; }
   [[nodiscard]] std::uint32_t max_frame() const noexcept { return max_frame_; }
+  // True when the current frame's header is complete and within the limit
+  // and payload bytes are still due (the header has been validated).
+  [[nodiscard]] bool in_payload() const noexcept {
+    return have_ == kHeaderSize && error_ == DecodeError::none;
+  }
+  // Payload bytes still due for the current frame; 0 outside a payload.
+  [[nodiscard]] std::uint32_t payload_remaining() const noexcept {
+    return in_payload() ? remaining_ : 0;
+  }
+  // The 1 to 3 bytes of a header begun but not complete, held by the decoder
+  // (a view of its own storage, valid until the next feed() or reset());
+  // empty in every other state.
+  [[nodiscard]] std::span<const std::byte> partial_header() const noexcept {
+    if (error_ != DecodeError::none || have_ >= kHeaderSize) return {};
+    return {header_, have_};
+  }
 
  private:
   std::uint64_t offset_ = 0;

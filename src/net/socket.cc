@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <cerrno>
 #include <cstdio>
@@ -69,6 +71,13 @@ SysError set_int_option(int fd, int level, int name, int value) {
 }
 
 SysError set_nodelay(int fd) { return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1); }
+
+SysError unacked_bytes(int fd, std::size_t& out) {
+  int queued = 0;
+  if (::ioctl(fd, SIOCOUTQ, &queued) != 0) return {"ioctl(SIOCOUTQ)", errno};
+  out = queued > 0 ? static_cast<std::size_t>(queued) : 0;
+  return {};
+}
 
 SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out) {
   UniqueFd fd(socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));

@@ -78,4 +78,11 @@ SysError set_int_option(int fd, int level, int name, int value);
 // Disables Nagle's algorithm, so small echoes leave at once.
 SysError set_nodelay(int fd);
 
+// The bytes written to a connected TCP socket that the peer has not yet
+// acknowledged, unsent ones included (ioctl SIOCOUTQ, Linux; a FIN queued by
+// shutdown(SHUT_WR) counts as one). Zero means everything written, FIN
+// included, has reached the peer's kernel, so a reset can no longer destroy
+// it. Sets `out` and returns success, or the failing call.
+SysError unacked_bytes(int fd, std::size_t& out);
+
 }  // namespace framed::net

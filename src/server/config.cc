@@ -27,7 +27,12 @@ options:
   --max-frame BYTES     largest payload accepted (default 16MiB, at most
                         4294967295); a larger length closes the connection
   --drain-timeout DUR   on SIGINT/SIGTERM, time allowed to finish frames in
-                        progress and flush echoes (default 5s)
+                        progress and flush echoes (default 5s; 0 closes
+                        every connection at once)
+  --linger-timeout DUR  a closing connection whose peer acknowledges none of
+                        its echoes for this long is closed (default 5s)
+  --linger-time DUR     a closing connection is closed at the latest this
+                        long after the close began (default 30s)
   --log-level L         debug, info, warn, error or off (default info)
   -h, --help            show this text
 
@@ -47,6 +52,13 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
       const auto d = util::parse_duration(v);
       if (d) out = *d;
       return d.has_value();
+    });
+  };
+  auto positive = [](milliseconds& out) {
+    return Setter([&out](std::string_view v) {
+      const auto d = util::parse_duration(v);
+      if (d && d->count() > 0) out = *d;
+      return d.has_value() && d->count() > 0;
     });
   };
   struct Flag {
@@ -75,6 +87,9 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
       {"--idle-timeout", "a duration such as 60s, 250ms or 0", duration(config.idle_timeout)},
       {"--frame-timeout", "a duration such as 30s, 250ms or 0", duration(config.frame_timeout)},
       {"--drain-timeout", "a duration such as 5s or 500ms", duration(config.drain_timeout)},
+      {"--linger-timeout", "a duration such as 5s or 500ms, above 0",
+       positive(config.linger_timeout)},
+      {"--linger-time", "a duration such as 30s, above 0", positive(config.linger_time)},
       {"--max-frame", "a size up to 4294967295 bytes, such as 16MiB",
        [&](std::string_view v) {
          const auto n = util::parse_size(v, std::numeric_limits<std::uint32_t>::max());

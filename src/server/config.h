@@ -20,6 +20,13 @@ struct Config {
   milliseconds idle_timeout{60'000};   // 0 disables.
   milliseconds frame_timeout{30'000};  // 0 disables.
   milliseconds drain_timeout{5'000};
+  // A closing connection (its echoes owed are being flushed, or its write
+  // side is shut down and its input discarded) is closed once the peer has
+  // acknowledged everything, or has sent EOF; failing that, when the peer
+  // has acknowledged nothing for linger_timeout (it stopped reading), or
+  // linger_time after the close began, whichever comes first.
+  milliseconds linger_timeout{5'000};
+  milliseconds linger_time{30'000};
   std::uint32_t max_frame = kDefaultMaxFrame;
   util::LogLevel log_level = util::LogLevel::info;
 
@@ -28,9 +35,6 @@ struct Config {
   std::size_t backlog_cap = 256U << 10U;
   // Bytes read per read(2) call, into one buffer shared by all connections.
   std::size_t read_chunk = 64U << 10U;
-  // How long a closing connection's input is drained after its write side is
-  // shut down, so the peer's kernel does not reset away unread echoes.
-  milliseconds linger_timeout{2'000};
 };
 
 enum class ParseOutcome { run, help, error };

@@ -2,6 +2,12 @@
 // Decoder, and the echo of every frame is described without copying it:
 // mostly a view of the input itself, since an echo is the same bytes. Bytes
 // the socket cannot take at once are queued in a backlog the session owns.
+//
+// What is echoed (spec/PROTOCOL.md §6.3): every byte of every frame, as soon
+// as it is known to belong to a valid frame. Header bytes are held back only
+// until the 4th arrives and the length passes the limit; at end of input,
+// end_of_input() releases the 1 to 3 header bytes still held, so the echo
+// stops exactly where the input stopped.
 #pragma once
 
 #include <array>
@@ -16,7 +22,8 @@ namespace framed::server {
 
 class EchoSession {
  public:
-  explicit EchoSession(std::uint32_t max_frame) noexcept : decoder_(max_frame) {}
+  explicit EchoSession(std::uint32_t max_frame) noexcept
+      : decoder_(max_frame), written_(0xFFFFFFFFU) {}
 
   struct Consumed {
     std::size_t bytes = 0;  // Input bytes used; the rest is unread.
@@ -32,10 +39,19 @@ class EchoSession {
   };
 
   // Decodes `in` and describes the echo of the complete and partial frames
-  // it holds. With `stop_at_frame_end`, stops right after the frame in
-  // progress ends (used while draining for shutdown). After a decoder error
-  // nothing more is consumed; the echo covers only the frames before it.
+  // it holds, a validated header with no payload yet included. With
+  // `stop_at_frame_end`, stops right after the frame in progress ends (used
+  // while draining for shutdown). After a decoder error nothing more is
+  // consumed; the echo covers only the frames before it.
   Consumed consume(std::span<const std::byte> in, bool stop_at_frame_end);
+
+  // The input ended. Returns the header bytes (1 to 3) of a frame begun but
+  // not yet validated, which consume() held back; empty otherwise, and
+  // empty after an error. The view is valid until the next consume(). The
+  // caller echoes them like any other echo.
+  [[nodiscard]] std::span<const std::byte> end_of_input() const noexcept {
+    return decoder_.partial_header();
+  }
 
   // Appends bytes to the backlog (copying them).
   void queue(std::span<const std::byte> bytes);
@@ -49,6 +65,11 @@ class EchoSession {
   // Drops the first `n` backlog bytes (they were written).
   void mark_written(std::size_t n) noexcept;
 
+  // Records that `bytes`, the next bytes of the echo stream, were written to
+  // the socket. Returns how many frames that completed: a frame counts as
+  // echoed when its last byte has been written, not when it was decoded.
+  std::uint64_t note_written(std::span<const std::byte> bytes) noexcept;
+
   // True when part of a frame has been consumed but not all of it.
   [[nodiscard]] bool in_frame() const noexcept { return decoder_.in_frame(); }
   [[nodiscard]] const Decoder& decoder() const noexcept { return decoder_; }
@@ -57,7 +78,13 @@ class EchoSession {
 
  private:
   Decoder decoder_;
+  // Follows the echo stream as written: it is a valid frame stream by
+  // construction, so this decoder never errs (its limit is the maximum).
+  Decoder written_;
   std::array<std::byte, kHeaderSize> prefix_{};
+  // The current frame's header is already part of an echo (sent when it was
+  // validated, possibly before any payload byte arrived).
+  bool header_echoed_ = false;
   std::vector<std::byte> out_;
   std::size_t head_ = 0;  // out_[0, head_) is already written.
   std::uint64_t frames_ = 0;

@@ -17,18 +17,6 @@ namespace {
 using util::log;
 using util::LogLevel;
 
-// The write end of the self-pipe. A signal handler may only touch
-// async-signal-safe state, so this is a plain int set once at start-up.
-int g_signal_fd = -1;
-
-extern "C" void on_signal(int signo) {
-  const int saved = errno;
-  const auto byte = static_cast<unsigned char>(signo);
-  // If the pipe is full a signal is already pending; losing this byte is fine.
-  [[maybe_unused]] const ssize_t n = ::write(g_signal_fd, &byte, 1);
-  errno = saved;
-}
-
 std::string hex_header(std::uint32_t length) {
   const auto h = encode_header(length);
   char buf[16];
@@ -44,38 +32,18 @@ constexpr std::chrono::milliseconds kAcceptPause{100};
 constexpr std::chrono::seconds kRefuseLogInterval{1};
 constexpr int kMaxAcceptsPerWake = 64;
 constexpr int kMaxReadsPerWake = 4;
+// While lingering, how often to ask the kernel whether the peer has
+// everything: acknowledgements raise no event we could wait for.
+constexpr std::chrono::milliseconds kDeliveryCheck{100};
+// At shutdown, connections still in the listen queue are accepted (and
+// closed cleanly) before the listener closes; this bounds that loop.
+constexpr int kMaxAcceptsAtShutdown = 65'536;
 
 }  // namespace
 
 Server::Server(net::UniqueFd listener, const Config& config)
     : config_(config), listener_(std::move(listener)), read_buf_(config.read_chunk) {
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-}
-
-Server::~Server() {
-  if (g_signal_fd == signal_write_.get()) g_signal_fd = -1;
-}
-
-net::SysError Server::install_signals() {
-  int fds[2];
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {"pipe2", errno};
-  signal_read_.reset(fds[0]);
-  signal_write_.reset(fds[1]);
-  g_signal_fd = fds[1];
-
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // No SA_RESTART: poll() returns EINTR and we look at once.
-  for (int signo : {SIGINT, SIGTERM, SIGUSR1}) {
-    if (sigaction(signo, &sa, nullptr) != 0) return {"sigaction", errno};
-  }
-  // A peer that vanishes must cost an EPIPE, not the process.
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset(&ignore.sa_mask);
-  if (sigaction(SIGPIPE, &ignore, nullptr) != 0) return {"sigaction", errno};
-  return {};
 }
 
 void Server::log_counters(const char* when) const {
@@ -115,9 +83,11 @@ int Server::run() {
     }
     now = Clock::now();
     // pollfds_[0] is the signal pipe, pollfds_[1] the listener (or unused).
-    if (pollfds_[0].revents != 0) handle_signal_pipe(now);
+    if (pollfds_[0].revents != 0) handle_signals(now);
     if (exit_now_) break;
-    if (pollfds_[1].fd >= 0 && pollfds_[1].revents != 0 && listener_) accept_ready(now);
+    if (pollfds_[1].fd >= 0 && pollfds_[1].revents != 0 && listener_) {
+      accept_ready(now, kMaxAcceptsPerWake);
+    }
     for (std::size_t i = 2; i < pollfds_.size(); ++i) {
       const short ev = pollfds_[i].revents;
       if (ev == 0) continue;
@@ -126,7 +96,7 @@ int Server::run() {
       // POLLERR/POLLHUP: let read() or send() report what happened.
       if ((ev & (POLLIN | POLLHUP | POLLERR)) != 0) on_readable(slot, now);
       if (slots_[slot] && (ev & (POLLOUT | POLLERR)) != 0) on_writable(slot, now);
-      if (slots_[slot]) reschedule(slot);
+      if (slots_[slot]) settle(slot, now);
     }
     expire_timers(now);
   }
@@ -143,7 +113,7 @@ int Server::run() {
 void Server::build_pollfds() {
   pollfds_.clear();
   pollfd_slot_.clear();
-  pollfds_.push_back({signal_read_.get(), POLLIN, 0});
+  pollfds_.push_back({signals_.wake_fd(), POLLIN, 0});
   const bool accepting = listener_ && Clock::now() >= accept_paused_until;
   pollfds_.push_back({accepting ? listener_.get() : -1, POLLIN, 0});
   pollfd_slot_.assign(2, 0);
@@ -177,33 +147,36 @@ int Server::poll_timeout(Clock::time_point now) const {
   return static_cast<int>(std::min<std::int64_t>(wait, 60'000));
 }
 
-void Server::handle_signal_pipe(Clock::time_point now) {
-  unsigned char buf[64];
-  for (;;) {
-    const ssize_t n = ::read(signal_read_.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    for (ssize_t i = 0; i < n; ++i) {
-      const int signo = buf[i];
-      if (signo == SIGUSR1) {
-        log_counters("SIGUSR1");
-      } else if (shutting_down_) {
-        exit_now_ = true;
-      } else {
-        log(LogLevel::info, std::string("received ") + (signo == SIGINT ? "SIGINT" : "SIGTERM"));
-        begin_shutdown(now);
-      }
-    }
+void Server::handle_signals(Clock::time_point now) {
+  const SignalCounts got = signals_.take();
+  if (got.user1 > 0) log_counters("SIGUSR1");
+  std::uint32_t stops = got.stops();
+  if (stops == 0) return;
+  if (!shutting_down_) {
+    log(LogLevel::info, std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
+    begin_shutdown(now);
+    --stops;
   }
+  // A stop signal during the drain (or two at once) means: stop now.
+  if (stops > 0) exit_now_ = true;
 }
 
 void Server::begin_shutdown(Clock::time_point now) {
   shutting_down_ = true;
   drain_deadline_ = now + config_.drain_timeout;
-  // Closing the listener first means new clients are refused by the kernel
+  // Connections the kernel completed before the signal wait in the listen
+  // queue; closing the listener would reset them. Accept them first: they
+  // are closed cleanly below, like every connection with no frame begun.
+  const std::size_t before = counters_.accepted;
+  if (listener_) accept_ready(now, kMaxAcceptsAtShutdown);
+  const std::size_t queued = counters_.accepted - before;
+  // Closing the listener now means later clients are refused by the kernel
   // rather than accepted and dropped.
   listener_.reset();
-  log(LogLevel::info, "shutting down: listener closed, draining " + std::to_string(open_conns_) +
+  log(LogLevel::info, "shutting down: listener closed" +
+                          (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)"
+                                      : std::string()) +
+                          ", draining " + std::to_string(open_conns_) +
                           " connection(s) within " + ms_text(config_.drain_timeout));
   for (std::size_t s = 0; s < slots_.size(); ++s) {
     Conn* c = slots_[s].get();
@@ -214,11 +187,12 @@ void Server::begin_shutdown(Clock::time_point now) {
       begin_close(*c, now, "server shutting down", LogLevel::debug);
       advance_close(s, now);
     }
+    if (slots_[s]) settle(s, now);
   }
 }
 
-void Server::accept_ready(Clock::time_point now) {
-  for (int i = 0; i < kMaxAcceptsPerWake && listener_; ++i) {
+void Server::accept_ready(Clock::time_point now, int budget) {
+  for (int i = 0; i < budget && listener_; ++i) {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     const int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
@@ -266,11 +240,15 @@ void Server::accept_ready(Clock::time_point now) {
     }
     slots_[slot] =
         std::make_unique<Conn>(std::move(conn_fd), next_id_++, peer.to_string(), config_.max_frame);
-    slots_[slot]->last_activity = now;
+    Conn& c = *slots_[slot];
+    c.last_activity = now;
+    c.last_progress = now;
     ++open_conns_;
     ++counters_.accepted;
-    log(LogLevel::debug, "conn " + slots_[slot]->peer + " accepted");
-    reschedule(slot);
+    log(LogLevel::debug, "conn " + c.peer + " accepted");
+    if (shutting_down_) begin_close(c, now, "server shutting down", LogLevel::debug);
+    advance_close(slot, now);
+    if (slots_[slot]) settle(slot, now);
   }
 }
 
@@ -308,9 +286,12 @@ void Server::on_readable(std::size_t slot, Clock::time_point now) {
     if (r.eof) {
       c.peer_eof = true;
       if (c.phase == Phase::linger) {
-        close_now(slot, "closed after linger", LogLevel::debug);
+        close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
         return;
       }
+      // The echo stops exactly where the input stopped: release the header
+      // bytes held back while they could still turn out oversize.
+      if (!echo(slot, {}, c.session.end_of_input(), now)) return;
       const std::uint64_t at = c.session.decoder().offset();
       if (c.session.in_frame()) {
         begin_close(c, now, "peer closed mid-frame at stream offset " + std::to_string(at),
@@ -326,7 +307,6 @@ void Server::on_readable(std::size_t slot, Clock::time_point now) {
     const auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
     const auto frames_before = c.session.frames_done();
     const auto used = c.session.consume(got, c.draining);
-    counters_.frames_echoed += c.session.frames_done() - frames_before;
     if (!echo(slot, used.prefix, used.echo, now)) return;
     if (used.error != DecodeError::none) {
       ++counters_.protocol_errors;
@@ -382,10 +362,7 @@ bool Server::echo(std::size_t slot, std::span<const std::byte> prefix,
     close_now(slot, r.error.message(), LogLevel::info);
     return false;
   }
-  if (r.bytes > 0) {
-    counters_.bytes_echoed += r.bytes;
-    c.last_activity = now;
-  }
+  wrote(c, prefix, bytes, r.bytes, now);
   const std::size_t from_prefix = std::min(r.bytes, prefix.size());
   c.session.queue(prefix.subspan(from_prefix));
   c.session.queue(bytes.subspan(r.bytes - from_prefix));
@@ -402,13 +379,39 @@ bool Server::flush(std::size_t slot, Clock::time_point now) {
     }
     if (r.would_block) break;
     const bool partial = r.bytes < c.session.pending_bytes();
+    wrote(c, {}, c.session.pending(), r.bytes, now);
     c.session.mark_written(r.bytes);
-    counters_.bytes_echoed += r.bytes;
-    c.last_activity = now;
     // A short write means the socket buffer is full; the next send() would
     // fail with EAGAIN. Wait for POLLOUT instead.
     if (partial) break;
   }
+  return true;
+}
+
+void Server::wrote(Conn& c, std::span<const std::byte> first, std::span<const std::byte> second,
+                   std::size_t n, Clock::time_point now) {
+  if (n == 0) return;
+  const std::size_t from_first = std::min(n, first.size());
+  counters_.frames_echoed += c.session.note_written(first.first(from_first));
+  counters_.frames_echoed += c.session.note_written(second.first(n - from_first));
+  counters_.bytes_echoed += n;
+  c.written += n;
+  c.last_activity = now;
+  c.last_progress = now;
+}
+
+bool Server::observe_acks(Conn& c, Clock::time_point now, std::size_t& unacked) {
+  if (!net::unacked_bytes(c.fd.get(), unacked).ok()) {
+    unacked = SIZE_MAX;
+    return false;
+  }
+  // A queued FIN counts as one unacknowledged byte; clamping keeps it from
+  // looking like progress or underflowing.
+  const std::uint64_t acked = c.written > unacked ? c.written - unacked : 0;
+  if (acked <= c.acked) return false;
+  c.acked = acked;
+  c.last_activity = now;
+  c.last_progress = now;
   return true;
 }
 
@@ -417,7 +420,9 @@ void Server::begin_close(Conn& c, Clock::time_point now, const std::string& why,
   c.phase = Phase::closing;
   c.draining = false;
   c.frame_open = false;
-  c.last_activity = now;
+  c.paused = false;
+  c.closing_since = now;
+  c.last_progress = now;
   log(level, "conn " + c.peer + " closing: " + why);
 }
 
@@ -425,15 +430,18 @@ void Server::advance_close(std::size_t slot, Clock::time_point now) {
   Conn& c = *slots_[slot];
   if (c.phase != Phase::closing || c.session.pending_bytes() > 0) return;
   if (c.peer_eof) {
+    // Nothing unread: close() sends a FIN after whatever the kernel still
+    // holds for the peer, and no reset.
     close_now(slot, "closed", LogLevel::debug);
     return;
   }
-  // The peer may still be sending. close() with unread input sends RST, and
-  // the peer's kernel may then discard echoes it has not yet read. Shut down
-  // our write side instead (FIN after the echoes) and drain input briefly.
+  // The peer may still be sending. close() with unread input sends a reset,
+  // and a reset destroys whatever we wrote that the peer has not yet
+  // acknowledged. Shut down our write side instead (a FIN after the echoes),
+  // discard input, and close once the peer has it all (or gives up on it).
   ::shutdown(c.fd.get(), SHUT_WR);
   c.phase = Phase::linger;
-  c.linger_until = now + config_.linger_timeout;
+  c.next_check = now;
   reschedule(slot);
 }
 
@@ -446,17 +454,32 @@ void Server::close_now(std::size_t slot, const std::string& why, LogLevel level)
 }
 
 Clock::time_point Server::deadline(const Conn& c) const {
-  auto d = Clock::time_point::max();
-  if (c.phase == Phase::linger) return c.linger_until;
-  if (config_.idle_timeout.count() > 0) d = c.last_activity + config_.idle_timeout;
-  if (c.phase == Phase::closing) {
-    // A closing peer that reads nothing must not hold the slot forever.
-    d = std::min(d, c.last_activity + std::max(config_.linger_timeout, config_.drain_timeout));
+  if (c.phase != Phase::open) {
+    auto d = std::min(c.last_progress + config_.linger_timeout,
+                      c.closing_since + config_.linger_time);
+    if (c.phase == Phase::linger) d = std::min(d, c.next_check);
+    return d;
   }
-  if (c.frame_open && config_.frame_timeout.count() > 0) {
+  auto d = Clock::time_point::max();
+  if (config_.idle_timeout.count() > 0) d = c.last_activity + config_.idle_timeout;
+  if (c.frame_open && !c.paused && config_.frame_timeout.count() > 0) {
     d = std::min(d, c.frame_started + config_.frame_timeout);
   }
   return d;
+}
+
+void Server::settle(std::size_t slot, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  const bool paused = c.phase == Phase::open && c.session.pending_bytes() >= config_.backlog_cap;
+  if (paused && !c.paused) {
+    c.paused = true;
+    c.paused_since = now;
+  } else if (!paused && c.paused) {
+    c.paused = false;
+    // The time spent not reading was the server's doing, not the peer's.
+    if (c.frame_open) c.frame_started += now - c.paused_since;
+  }
+  reschedule(slot);
 }
 
 void Server::reschedule(std::size_t slot) {
@@ -477,17 +500,32 @@ void Server::expire_timers(Clock::time_point now) {
     Conn* c = slots_[t.slot].get();
     if (c == nullptr || c->id != t.id || c->scheduled != t.when) continue;  // Stale.
     c->scheduled = Clock::time_point::max();
+    // Before any verdict: a peer that read our echoes since we last looked
+    // has been active, though no event told us.
+    std::size_t unacked = SIZE_MAX;
+    observe_acks(*c, now, unacked);
+    if (c->phase == Phase::linger) {
+      if (unacked == 0) {
+        close_now(t.slot, "closed: every echo delivered", LogLevel::debug);
+        continue;
+      }
+      c->next_check = now + kDeliveryCheck;
+    }
     const auto d = deadline(*c);
     if (d > now) {
       c->scheduled = d;
       timers_.push({d, t.slot, c->id});
       continue;
     }
-    if (c->phase == Phase::linger) {
-      close_now(t.slot, "closed after linger timeout", LogLevel::debug);
-    } else if (c->phase == Phase::closing) {
-      close_now(t.slot, "closed: peer stopped reading while closing", LogLevel::info);
-    } else if (c->frame_open && config_.frame_timeout.count() > 0 &&
+    if (c->phase != Phase::open) {
+      const bool too_long = now >= c->closing_since + config_.linger_time;
+      close_now(t.slot,
+                too_long ? "closed: still undelivered " + ms_text(config_.linger_time) +
+                               " after closing began (--linger-time)"
+                         : "closed: peer acknowledged nothing for " +
+                               ms_text(config_.linger_timeout) + " while closing",
+                LogLevel::info);
+    } else if (c->frame_open && !c->paused && config_.frame_timeout.count() > 0 &&
                now >= c->frame_started + config_.frame_timeout) {
       ++counters_.timed_out;
       begin_close(*c, now,

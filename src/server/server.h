@@ -19,6 +19,7 @@
 #include "net/socket.h"
 #include "server/config.h"
 #include "server/echo_session.h"
+#include "server/signals.h"
 
 namespace framed::server {
 
@@ -29,8 +30,8 @@ struct Counters {
   std::uint64_t refused = 0;          // Over --max-conns, or shed on EMFILE.
   std::uint64_t timed_out = 0;        // Idle or frame timeout.
   std::uint64_t protocol_errors = 0;  // Oversize length.
-  std::uint64_t frames_echoed = 0;
-  std::uint64_t bytes_echoed = 0;
+  std::uint64_t frames_echoed = 0;  // Frames whose last byte was written.
+  std::uint64_t bytes_echoed = 0;   // Bytes written to sockets.
 };
 
 class Server {
@@ -38,13 +39,13 @@ class Server {
   // Takes a listening socket (non-blocking) and the settings; `max_conns` in
   // `config` is the effective limit after any RLIMIT_NOFILE adjustment.
   Server(net::UniqueFd listener, const Config& config);
-  ~Server();
+  ~Server() = default;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Installs the signal handlers (SIGINT, SIGTERM, SIGUSR1; SIGPIPE ignored).
   // Returns the failing call, if any.
-  net::SysError install_signals();
+  net::SysError install_signals() { return signals_.install(); }
 
   // Runs until shutdown completes. Returns the process exit status: 0 after
   // a drain (even a forced one), 1 after a second signal or a fatal error.
@@ -57,7 +58,8 @@ class Server {
   enum class Phase {
     open,     // Reading and echoing.
     closing,  // No more input is echoed; flushing the backlog.
-    linger,   // Write side shut down; discarding input until EOF or timeout.
+    linger,   // Write side shut down; discarding input until the peer has
+              // everything we sent, or sends EOF, or stops making progress.
   };
 
   struct Conn {
@@ -68,10 +70,22 @@ class Server {
     Phase phase = Phase::open;
     bool peer_eof = false;  // The peer will send no more.
     bool draining = false;  // Shutdown: read only to the end of this frame.
+    // Bytes moved either way (read, written, or acknowledged by the peer):
+    // the idle timeout counts from here.
     Clock::time_point last_activity;
+    // Our output moved (written, or acknowledged by the peer): a closing
+    // connection's no-progress bound counts from here.
+    Clock::time_point last_progress;
     Clock::time_point frame_started;
     bool frame_open = false;
-    Clock::time_point linger_until;
+    // Backpressure: the server stopped reading this peer at the backlog cap.
+    // The frame timeout measures the peer, so it is paused meanwhile.
+    bool paused = false;
+    Clock::time_point paused_since;
+    Clock::time_point closing_since;
+    Clock::time_point next_check;  // Linger: when to ask the kernel again.
+    std::uint64_t written = 0;     // Bytes written to the socket.
+    std::uint64_t acked = 0;       // Of those, acknowledged as last seen.
     Clock::time_point scheduled = Clock::time_point::max();  // Timer entry.
 
     Conn(net::UniqueFd f, std::uint64_t i, std::string p, std::uint32_t max_frame)
@@ -85,9 +99,10 @@ class Server {
     bool operator>(const Timer& o) const { return when > o.when; }
   };
 
-  void accept_ready(Clock::time_point now);
+  // Accepts up to `budget` pending connections (until EAGAIN).
+  void accept_ready(Clock::time_point now, int budget);
   void shed_for_emfile(Clock::time_point now, int err);
-  void handle_signal_pipe(Clock::time_point now);
+  void handle_signals(Clock::time_point now);
   void begin_shutdown(Clock::time_point now);
 
   void on_readable(std::size_t slot, Clock::time_point now);
@@ -99,12 +114,21 @@ class Server {
   // Writes what the session has pending; closes the connection on a write
   // error. Returns false if the connection is gone.
   bool flush(std::size_t slot, Clock::time_point now);
+  // Accounts for `n` bytes written from `first` then `second`.
+  void wrote(Conn& c, std::span<const std::byte> first, std::span<const std::byte> second,
+             std::size_t n, Clock::time_point now);
+  // Asks the kernel how much of our output the peer has acknowledged; moves
+  // the activity and progress clocks if that grew. Sets `unacked` (SIZE_MAX
+  // when the kernel cannot tell). Returns true on progress.
+  bool observe_acks(Conn& c, Clock::time_point now, std::size_t& unacked);
   void begin_close(Conn& c, Clock::time_point now, const std::string& why, util::LogLevel level);
   // After a flush: moves closing connections on (shutdown, linger, close).
   void advance_close(std::size_t slot, Clock::time_point now);
   void close_now(std::size_t slot, const std::string& why, util::LogLevel level);
 
   [[nodiscard]] Clock::time_point deadline(const Conn& c) const;
+  // After events on a connection: tracks backpressure, then its timer.
+  void settle(std::size_t slot, Clock::time_point now);
   void reschedule(std::size_t slot);
   void expire_timers(Clock::time_point now);
   [[nodiscard]] int poll_timeout(Clock::time_point now) const;
@@ -114,8 +138,7 @@ class Server {
   Config config_;
   net::UniqueFd listener_;
   net::UniqueFd spare_fd_;  // Released to shed a connection on EMFILE.
-  net::UniqueFd signal_read_;
-  net::UniqueFd signal_write_;
+  SignalWatch signals_;
   std::vector<std::unique_ptr<Conn>> slots_;
   std::vector<std::size_t> free_slots_;
   std::size_t open_conns_ = 0;

@@ -1,0 +1,76 @@
+// framed-server's settings: the documented defaults (spec §6) and the
+// values the command line must refuse.
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace framed::server {
+namespace {
+
+using std::chrono::milliseconds;
+
+ParseOutcome parse(std::vector<const char*> args, Config& config, std::string& message) {
+  args.insert(args.begin(), "framed-server");
+  return parse_args(static_cast<int>(args.size()), args.data(), config, message);
+}
+
+TEST(Config, DefaultsAreTheNormativeValues) {
+  Config config;
+  std::string message;
+  ASSERT_EQ(parse({}, config, message), ParseOutcome::run);
+  EXPECT_EQ(config.host, "127.0.0.1");
+  EXPECT_EQ(config.port, 7777);
+  EXPECT_EQ(config.max_conns, 1024U);
+  EXPECT_EQ(config.idle_timeout, milliseconds(60'000));
+  EXPECT_EQ(config.frame_timeout, milliseconds(30'000));
+  EXPECT_EQ(config.drain_timeout, milliseconds(5'000));
+  EXPECT_EQ(config.linger_timeout, milliseconds(5'000));
+  EXPECT_EQ(config.linger_time, milliseconds(30'000));
+  EXPECT_EQ(config.max_frame, 16U * 1024U * 1024U);
+  EXPECT_EQ(config.backlog_cap, 256U * 1024U);
+}
+
+TEST(Config, HelpShowsEachDefault) {
+  const std::string text = usage();
+  for (const char* shown : {"(default 127.0.0.1", "(default 7777)", "(default 1024)",
+                            "(default 60s", "(default 30s", "(default 16MiB", "(default 5s",
+                            "(default info)"}) {
+    EXPECT_NE(text.find(shown), std::string::npos) << shown;
+  }
+}
+
+TEST(Config, ValuesOutOfRangeOrWithoutAUnitAreRefused) {
+  const std::vector<std::vector<const char*>> cases{
+      {"--port", "65536"},          {"--port", "99999999999999999999"},
+      {"--idle-timeout", "5"},      {"--frame-timeout", "30"},
+      {"--drain-timeout", "1"},     {"--linger-timeout", "0"},
+      {"--linger-time", "0"},       {"--linger-timeout", "5"},
+      {"--max-frame", "4294967296"}, {"--max-conns", "1000001"},
+  };
+  for (const auto& args : cases) {
+    Config config;
+    std::string message;
+    EXPECT_EQ(parse(args, config, message), ParseOutcome::error) << args[0] << " " << args[1];
+    EXPECT_NE(message.find(args[0]), std::string::npos) << message;
+  }
+}
+
+TEST(Config, ValuesAtTheEdgesAreAccepted) {
+  Config config;
+  std::string message;
+  ASSERT_EQ(parse({"--port", "65535", "--max-frame", "4294967295", "--idle-timeout", "0",
+                   "--linger-timeout", "250ms", "--linger-time", "2m"},
+                  config, message),
+            ParseOutcome::run)
+      << message;
+  EXPECT_EQ(config.port, 65535);
+  EXPECT_EQ(config.max_frame, 4294967295U);
+  EXPECT_EQ(config.idle_timeout, milliseconds(0));
+  EXPECT_EQ(config.linger_timeout, milliseconds(250));
+  EXPECT_EQ(config.linger_time, milliseconds(120'000));
+}
+
+}  // namespace
+}  // namespace framed::server
