@@ -265,6 +265,44 @@ TEST_F(Reliability, ClosingPeerThatNeverReadsIsDropped) {
   EXPECT_NE(counters_line().find("open 0"), std::string::npos) << server.stderr_text();
 }
 
+// A drain ends as soon as every peer has all its echoes: lingering
+// connections whose peers acknowledged everything close at once, however
+// long --linger-timeout and --drain-timeout are.
+TEST_F(Reliability, DrainEndsOnceEveryEchoIsDelivered) {
+  start({"--linger-timeout", "60s", "--linger-time", "60s", "--drain-timeout", "60s"});
+  auto fd = connect_local(server.port());
+  ASSERT_TRUE(fd.valid());
+  const auto ping = frame_of("ping");
+  ASSERT_EQ(exchange(fd.get(), ping, ping.size(), false).received, ping);
+  server.send_signal(SIGINT);
+  // The client reads nothing more and keeps its socket open.
+  const auto status = server.wait_exit(10s);
+  ASSERT_TRUE(status.has_value()) << "the drain waited on a peer that had everything\n"
+                                  << server.stderr_text();
+  EXPECT_EQ(status->code, 0);
+  EXPECT_TRUE(read_until_close(fd.get(), 1'000ms).eof);
+}
+
+// --linger-time bounds a close that keeps making slow progress: the server
+// gives up the connection (the kernel may still deliver what it holds).
+TEST_F(Reliability, LingerTimeBoundsASlowClose) {
+  start({"--linger-time", "1s", "--linger-timeout", "60s", "--max-frame", "64KiB"});
+  auto fd = connect_small(server.port(), 16 << 10);
+  ASSERT_TRUE(fd.valid());
+  auto stream = numbered_stream(200, 8U << 10U);
+  const auto over = encode_header((64U << 10U) + 1U);
+  stream.insert(stream.end(), over.begin(), over.end());
+  SlowPeerOptions slow;
+  slow.read_chunk = 1U << 10U;
+  slow.read_interval = 20ms;  // 50 KiB/s: megabytes would take a minute.
+  slow.timeout = 4s;
+  const auto r = slow_peer(fd.get(), stream, slow);
+  EXPECT_TRUE(is_prefix(r.received, stream));
+  EXPECT_TRUE(server.wait_for_log("after closing began (--linger-time)", 5s))
+      << server.stderr_text();
+  EXPECT_NE(counters_line().find("open 0"), std::string::npos) << server.stderr_text();
+}
+
 // The idle clock moves on reads alone: header bytes that produce no echo
 // yet still count as activity.
 TEST_F(Reliability, IdleClockCountsReadsThatProduceNoEcho) {
