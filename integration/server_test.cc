@@ -10,6 +10,7 @@
 
 #include "client/echo_client.h"
 #include "framed/encoder.h"
+#include "backends.h"
 #include "server_process.h"
 #include "test_client.h"
 
@@ -24,12 +25,13 @@ std::vector<std::byte> pattern_payload(std::size_t size, std::size_t salt) {
   return out;
 }
 
-class Server : public ::testing::Test {
+class Server : public ::testing::TestWithParam<BackendCase> {
  protected:
   ServerProcess server;
 
   void start(std::vector<std::string> args = {}, SpawnOptions options = {}) {
     options.args = {"--port", "0"};
+    options.args.insert(options.args.end(), GetParam().args.begin(), GetParam().args.end());
     options.args.insert(options.args.end(), args.begin(), args.end());
     std::string error;
     ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, options, error)) << error;
@@ -50,7 +52,7 @@ class Server : public ::testing::Test {
   }
 };
 
-TEST_F(Server, EchoesFramesOfEverySizeFromZeroTo16MiB) {
+TEST_P(Server, EchoesFramesOfEverySizeFromZeroTo16MiB) {
   start();
   const std::vector<std::size_t> sizes{0,   1,    2,     3,     4,         5,
                                        100, 4096, 65535, 65536, 1U << 20U, 16U << 20U};
@@ -67,7 +69,7 @@ TEST_F(Server, EchoesFramesOfEverySizeFromZeroTo16MiB) {
   EXPECT_EQ(r.frames_verified, sizes.size());
 }
 
-TEST_F(Server, EchoesWhenTheClientWritesOneByteAtATime) {
+TEST_P(Server, EchoesWhenTheClientWritesOneByteAtATime) {
   start();
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -81,7 +83,7 @@ TEST_F(Server, EchoesWhenTheClientWritesOneByteAtATime) {
   EXPECT_EQ(ex.received, stream);
 }
 
-TEST_F(Server, EchoesTwoThousandPipelinedFramesSentInOneWrite) {
+TEST_P(Server, EchoesTwoThousandPipelinedFramesSentInOneWrite) {
   start();
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -95,7 +97,7 @@ TEST_F(Server, EchoesTwoThousandPipelinedFramesSentInOneWrite) {
   EXPECT_TRUE(ex.received == stream);
 }
 
-TEST_F(Server, OversizeFrameEchoesEarlierFramesThenClosesOnlyThatConnection) {
+TEST_P(Server, OversizeFrameEchoesEarlierFramesThenClosesOnlyThatConnection) {
   start({"--max-frame", "1KiB"});
   auto neighbour = connect_local(server.port());
   ASSERT_TRUE(neighbour.valid());
@@ -125,7 +127,7 @@ TEST_F(Server, OversizeFrameEchoesEarlierFramesThenClosesOnlyThatConnection) {
   expect_serving();
 }
 
-TEST_F(Server, MaximumLengthHeaderAllocatesNothing) {
+TEST_P(Server, MaximumLengthHeaderAllocatesNothing) {
   // With the limit at 4 GiB - 1 the length is legal, so the server must
   // stream it rather than reserve room for it.
   start({"--max-frame", "4294967295"});
@@ -142,7 +144,7 @@ TEST_F(Server, MaximumLengthHeaderAllocatesNothing) {
   expect_running();
 }
 
-TEST_F(Server, LengthFFFFFFFFOverTheDefaultLimitIsRefusedWithoutAllocating) {
+TEST_P(Server, LengthFFFFFFFFOverTheDefaultLimitIsRefusedWithoutAllocating) {
   start();
   const long rss_before = server.rss_kib();
   auto fd = connect_local(server.port());
@@ -156,7 +158,7 @@ TEST_F(Server, LengthFFFFFFFFOverTheDefaultLimitIsRefusedWithoutAllocating) {
   expect_serving();
 }
 
-TEST_F(Server, GarbageBytesCloseTheConnectionWithALogLine) {
+TEST_P(Server, GarbageBytesCloseTheConnectionWithALogLine) {
   start();
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -168,7 +170,7 @@ TEST_F(Server, GarbageBytesCloseTheConnectionWithALogLine) {
   expect_serving();
 }
 
-TEST_F(Server, ResetInTheMiddleOfAFrameIsHandled) {
+TEST_P(Server, ResetInTheMiddleOfAFrameIsHandled) {
   start();
   {
     auto fd = connect_local(server.port());
@@ -184,7 +186,7 @@ TEST_F(Server, ResetInTheMiddleOfAFrameIsHandled) {
   expect_running();
 }
 
-TEST_F(Server, PeerClosingWithoutReadingIsHandled) {
+TEST_P(Server, PeerClosingWithoutReadingIsHandled) {
   start();
   {
     auto fd = connect_local(server.port());
@@ -202,7 +204,7 @@ TEST_F(Server, PeerClosingWithoutReadingIsHandled) {
   expect_running();
 }
 
-TEST_F(Server, HalfCloseGetsEveryFrameEchoedThenAClose) {
+TEST_P(Server, HalfCloseGetsEveryFrameEchoedThenAClose) {
   start();
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -216,7 +218,7 @@ TEST_F(Server, HalfCloseGetsEveryFrameEchoedThenAClose) {
   EXPECT_TRUE(ex.eof);
 }
 
-TEST_F(Server, EndOfInputMidFrameEchoesWhatArrivedThenCloses) {
+TEST_P(Server, EndOfInputMidFrameEchoesWhatArrivedThenCloses) {
   start();
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -231,7 +233,7 @@ TEST_F(Server, EndOfInputMidFrameEchoesWhatArrivedThenCloses) {
   EXPECT_TRUE(server.wait_for_log("peer closed mid-frame", 5s)) << server.stderr_text();
 }
 
-TEST_F(Server, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
+TEST_P(Server, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
   start({"--idle-timeout", "600ms"});
   auto silent = connect_local(server.port());
   auto busy = connect_local(server.port());
@@ -250,7 +252,7 @@ TEST_F(Server, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
   EXPECT_EQ(exchange(busy.get(), ping, ping.size(), false).received, ping);
 }
 
-TEST_F(Server, FrameTimeoutCutsAFrameThatArrivesTooSlowly) {
+TEST_P(Server, FrameTimeoutCutsAFrameThatArrivesTooSlowly) {
   start({"--frame-timeout", "300ms", "--idle-timeout", "0"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -279,7 +281,7 @@ TEST_F(Server, FrameTimeoutCutsAFrameThatArrivesTooSlowly) {
   EXPECT_TRUE(server.wait_for_log("frame timeout", 5s)) << server.stderr_text();
 }
 
-TEST_F(Server, ConnectionLimitRefusesThenRecovers) {
+TEST_P(Server, ConnectionLimitRefusesThenRecovers) {
   start({"--max-conns", "2"});
   auto c1 = connect_local(server.port());
   auto c2 = connect_local(server.port());
@@ -307,7 +309,7 @@ TEST_F(Server, ConnectionLimitRefusesThenRecovers) {
   EXPECT_TRUE(served) << "a freed slot is used again";
 }
 
-TEST_F(Server, SlowReaderCostsBoundedMemoryAndDoesNotStallOthers) {
+TEST_P(Server, SlowReaderCostsBoundedMemoryAndDoesNotStallOthers) {
   start();
   const long rss_before = server.rss_kib();
   auto slow = connect_local(server.port());
@@ -343,7 +345,7 @@ TEST_F(Server, SlowReaderCostsBoundedMemoryAndDoesNotStallOthers) {
   EXPECT_TRUE(ex.received == sent);
 }
 
-TEST_F(Server, OutOfFileDescriptorsNeitherSpinsNorCrashesAndRecovers) {
+TEST_P(Server, OutOfFileDescriptorsNeitherSpinsNorCrashesAndRecovers) {
   // 64 descriptors, 30 of them taken before the server starts: it believes
   // 40 connections fit, but accept4 hits EMFILE after about 25.
   SpawnOptions options;
@@ -373,7 +375,7 @@ TEST_F(Server, OutOfFileDescriptorsNeitherSpinsNorCrashesAndRecovers) {
   EXPECT_TRUE(served) << server.stderr_text();
 }
 
-TEST_F(Server, RaisesTheSoftFdLimitToFitMaxConns) {
+TEST_P(Server, RaisesTheSoftFdLimitToFitMaxConns) {
   SpawnOptions options;
   options.fd_soft_limit = 64;
   start({"--max-conns", "500"}, options);
@@ -382,7 +384,7 @@ TEST_F(Server, RaisesTheSoftFdLimitToFitMaxConns) {
   expect_serving();
 }
 
-TEST_F(Server, LowersMaxConnsWhenTheHardFdLimitIsTooLow) {
+TEST_P(Server, LowersMaxConnsWhenTheHardFdLimitIsTooLow) {
   SpawnOptions options;
   options.fd_limit = 64;
   start({"--max-conns", "1000"}, options);
@@ -401,7 +403,7 @@ TEST_F(Server, LowersMaxConnsWhenTheHardFdLimitIsTooLow) {
   EXPECT_TRUE(refused.eof || refused.reset) << "the 49th connection is over the lowered limit";
 }
 
-TEST_F(Server, SigintDrainsFramesInFlightThenExitsZero) {
+TEST_P(Server, SigintDrainsFramesInFlightThenExitsZero) {
   start();
   auto idle = connect_local(server.port());
   auto fd = connect_local(server.port());
@@ -439,7 +441,7 @@ TEST_F(Server, SigintDrainsFramesInFlightThenExitsZero) {
       << server.stderr_text();
 }
 
-TEST_F(Server, SigtermWithIdleClientsExitsWithinTheDrainTimeout) {
+TEST_P(Server, SigtermWithIdleClientsExitsWithinTheDrainTimeout) {
   start({"--drain-timeout", "500ms"});
   std::vector<net::UniqueFd> idle(5);
   for (auto& fd : idle) fd = connect_local(server.port());
@@ -460,7 +462,7 @@ TEST_F(Server, SigtermWithIdleClientsExitsWithinTheDrainTimeout) {
       << server.stderr_text();
 }
 
-TEST_F(Server, SecondSignalExitsAtOnce) {
+TEST_P(Server, SecondSignalExitsAtOnce) {
   start({"--drain-timeout", "60s"});
   auto stuck = connect_local(server.port());
   ASSERT_TRUE(stuck.valid());
@@ -475,7 +477,7 @@ TEST_F(Server, SecondSignalExitsAtOnce) {
   EXPECT_EQ(status->code, 1);
 }
 
-TEST_F(Server, Sigusr1LogsTheCounters) {
+TEST_P(Server, Sigusr1LogsTheCounters) {
   start();
   expect_serving();
   server.send_signal(SIGUSR1);
@@ -530,7 +532,7 @@ TEST(ServerCommandLine, HelpDocumentsEveryOption) {
   }
 }
 
-TEST_F(Server, PortInUseIsReportedAndFails) {
+TEST_P(Server, PortInUseIsReportedAndFails) {
   start();
   std::string out;
   std::string err;
@@ -541,9 +543,10 @@ TEST_F(Server, PortInUseIsReportedAndFails) {
   expect_serving();
 }
 
-TEST_F(Server, ServesIpv6Loopback) {
+TEST_P(Server, ServesIpv6Loopback) {
   SpawnOptions options;
   options.args = {"--port", "0", "--host", "::1"};
+  options.args.insert(options.args.end(), GetParam().args.begin(), GetParam().args.end());
   std::string error;
   if (!server.start(FRAMED_SERVER_PATH, options, error)) {
     if (error.find("Cannot assign requested address") != std::string::npos ||
@@ -556,7 +559,7 @@ TEST_F(Server, ServesIpv6Loopback) {
   expect_serving("::1");
 }
 
-TEST_F(Server, ServesAThousandConcurrentClients) {
+TEST_P(Server, ServesAThousandConcurrentClients) {
   rlimit lim{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &lim), 0);
   if (lim.rlim_cur < 2100) {
@@ -582,7 +585,7 @@ TEST_F(Server, ServesAThousandConcurrentClients) {
   EXPECT_TRUE(server.wait_for_log("accepted 1000, refused 0", 5s)) << server.stderr_text();
 }
 
-TEST_F(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
+TEST_P(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
   start({"--max-frame", "10"});
   const std::string port = std::to_string(server.port());
   std::string out;
@@ -603,6 +606,9 @@ TEST_F(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
   EXPECT_EQ(status.code, 1);
   EXPECT_NE(err.find("server closed the connection after 0 frame(s)"), std::string::npos) << err;
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Server, ::testing::ValuesIn(backend_cases()),
+                         backend_case_name);
 
 }  // namespace
 }  // namespace framed::test

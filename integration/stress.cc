@@ -38,6 +38,8 @@ options:
   --host ADDR      server address (default 127.0.0.1)
   --port N         target a running server; without it, start one
   --server PATH    framed-server to start (default: the one built with this)
+  --server-arg ARG pass ARG to the server it starts (repeatable), e.g.
+                   --server-arg --backend --server-arg poll
 )";
 
 struct ChildReport {
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::string server_path = FRAMED_SERVER_PATH;
+  std::vector<std::string> server_args;
   framed::client::EchoOptions echo;
   echo.window = 8;
   echo.timeout = std::chrono::seconds(30);
@@ -112,6 +115,8 @@ int main(int argc, char** argv) {
       if (ok) port = static_cast<std::uint16_t>(*n);
     } else if (arg == "--server")
       server_path = v;
+    else if (arg == "--server-arg")
+      server_args.push_back(v);
     else
       return usage_error("unknown option '" + arg + "'");
     if (!ok) return usage_error("invalid value '" + v + "' for " + arg);
@@ -122,6 +127,7 @@ int main(int argc, char** argv) {
     std::string error;
     framed::test::SpawnOptions spawn;
     spawn.args = {"--host", host, "--port", "0", "--log-level", "warn"};
+    spawn.args.insert(spawn.args.end(), server_args.begin(), server_args.end());
     if (!server.start(server_path, spawn, error)) {
       std::fprintf(stderr, "stress: cannot start %s: %s\n", server_path.c_str(), error.c_str());
       return 1;

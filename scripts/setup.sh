@@ -10,6 +10,7 @@ packages=(
   librapidcheck-dev                     # property tests
   libbenchmark-dev                      # micro-benchmarks
   clang-format clang-tidy valgrind      # quality gate
+  python3                               # scripts/mutation
 )
 # bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot
 if [ "${1:-}" = "--with-plot" ]; then packages+=(gnuplot-nox); fi

@@ -79,10 +79,13 @@ SysError unacked_bytes(int fd, std::size_t& out) {
   return {};
 }
 
-SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out) {
+SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out, bool reuse_port) {
   UniqueFd fd(socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return {"socket", errno};
   if (auto e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1); !e.ok()) return e;
+  if (reuse_port) {
+    if (auto e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1); !e.ok()) return e;
+  }
   if (ep.addr.ss_family == AF_INET6) {
     if (auto e = set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1); !e.ok()) return e;
   }

@@ -41,8 +41,10 @@ SysError resolve(const std::string& host, std::uint16_t port, bool passive,
                  std::vector<Endpoint>& out, std::string& detail);
 
 // Creates a listening socket bound to `ep` with SO_REUSEADDR (IPV6_V6ONLY for
-// IPv6), sets `out` and returns success, or the failing call.
-SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out);
+// IPv6), sets `out` and returns success, or the failing call. With
+// `reuse_port`, SO_REUSEPORT too, so several sockets can listen on one
+// address and the kernel spreads connections across them.
+SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out, bool reuse_port = false);
 
 // The local address of a bound socket.
 SysError local_endpoint(int fd, Endpoint& out);

@@ -1,5 +1,8 @@
 #include "server/config.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <string_view>
@@ -33,6 +36,11 @@ options:
                         its echoes for this long is closed (default 5s)
   --linger-time DUR     a closing connection is closed at the latest this
                         long after the close began (default 30s)
+  --backend B           event loop backend: auto, poll or epoll (default auto,
+                        which is epoll on Linux; poll is the portable reference)
+  --workers N           worker threads, each with its own event loop and
+                        connections, or auto for one per online CPU (default 1);
+                        --max-conns stays one global limit
   --log-level L         debug, info, warn, error or off (default info)
   -h, --help            show this text
 
@@ -95,6 +103,19 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          const auto n = util::parse_size(v, std::numeric_limits<std::uint32_t>::max());
          if (n) config.max_frame = static_cast<std::uint32_t>(*n);
          return n.has_value();
+       }},
+      {"--backend", "one of auto, poll, epoll",
+       [&](std::string_view v) { return loop::parse_backend(v, config.backend); }},
+      {"--workers", "a count from 1 to 256, or auto",
+       [&](std::string_view v) {
+         if (v == "auto") {
+           const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+           config.workers = n > 0 ? static_cast<std::size_t>(std::min(n, 256L)) : 1;
+           return true;
+         }
+         const auto n = util::parse_uint(v, 256);
+         if (n && *n > 0) config.workers = static_cast<std::size_t>(*n);
+         return n.has_value() && *n > 0;
        }},
       {"--log-level", "one of debug, info, warn, error, off",
        [&](std::string_view v) {

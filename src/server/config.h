@@ -7,6 +7,7 @@
 #include <string>
 
 #include "framed/decoder.h"
+#include "loop/poller.h"
 #include "util/log.h"
 
 namespace framed::server {
@@ -29,6 +30,8 @@ struct Config {
   milliseconds linger_time{30'000};
   std::uint32_t max_frame = kDefaultMaxFrame;
   util::LogLevel log_level = util::LogLevel::info;
+  loop::Backend backend = loop::Backend::epoll;  // --backend auto
+  std::size_t workers = 1;                       // --workers auto: online CPUs
 
   // Not flags: fixed limits that bound per-connection memory.
   // Pending output above which the server stops reading from a client.

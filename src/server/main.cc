@@ -70,29 +70,44 @@ int main(int argc, char** argv) {
                  detail.c_str());
     return 1;
   }
-  framed::net::UniqueFd listener;
+  // Every listener is created and bound here, before any worker starts, so
+  // a bind error is one clear message. With several workers each gets its
+  // own SO_REUSEPORT socket on the address the first one bound (port 0
+  // resolved to the real port).
+  const bool reuse_port = config.workers > 1;
+  std::vector<framed::net::UniqueFd> listeners(1);
   framed::net::SysError last;
   for (const auto& ep : candidates) {
-    last = framed::net::listen_on(ep, 1024, listener);
+    last = framed::net::listen_on(ep, 1024, listeners[0], reuse_port);
     if (last.ok()) break;
   }
-  if (!listener) {
+  if (!listeners[0]) {
     std::fprintf(stderr, "framed-server: cannot listen on %s port %u: %s\n", config.host.c_str(),
                  static_cast<unsigned>(config.port), last.message().c_str());
     return 1;
   }
   framed::net::Endpoint bound;
-  if (const auto e = framed::net::local_endpoint(listener.get(), bound); !e.ok()) {
+  if (const auto e = framed::net::local_endpoint(listeners[0].get(), bound); !e.ok()) {
     std::fprintf(stderr, "framed-server: %s\n", e.message().c_str());
     return 1;
+  }
+  for (std::size_t i = 1; i < config.workers; ++i) {
+    listeners.emplace_back();
+    if (const auto e = framed::net::listen_on(bound, 1024, listeners.back(), true); !e.ok()) {
+      std::fprintf(stderr, "framed-server: cannot listen on %s for worker %zu: %s\n",
+                   bound.to_string().c_str(), i, e.message().c_str());
+      return 1;
+    }
   }
 
-  framed::server::Server server(std::move(listener), config);
-  if (const auto e = server.install_signals(); !e.ok()) {
-    std::fprintf(stderr, "framed-server: %s\n", e.message().c_str());
+  framed::server::Server server(config, std::move(listeners));
+  if (std::string error; !server.prepare(error)) {
+    std::fprintf(stderr, "framed-server: %s\n", error.c_str());
     return 1;
   }
-  log(LogLevel::info, "framed-server on " + bound.to_string() + ": max-conns " +
+  log(LogLevel::info, "framed-server on " + bound.to_string() + ": backend " +
+                          std::string(framed::loop::to_string(config.backend)) + ", workers " +
+                          std::to_string(config.workers) + ", max-conns " +
                           std::to_string(config.max_conns) + ", max-frame " +
                           std::to_string(config.max_frame) + " bytes");
   std::printf("listening on %s\n", bound.to_string().c_str());

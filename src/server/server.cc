@@ -1,13 +1,10 @@
 #include "server/server.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/socket.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include <thread>
 
 #include "util/log.h"
 
@@ -17,529 +14,127 @@ namespace {
 using util::log;
 using util::LogLevel;
 
-std::string hex_header(std::uint32_t length) {
-  const auto h = encode_header(length);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%02x %02x %02x %02x", std::to_integer<unsigned>(h[0]),
-                std::to_integer<unsigned>(h[1]), std::to_integer<unsigned>(h[2]),
-                std::to_integer<unsigned>(h[3]));
-  return buf;
-}
-
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
-
-constexpr std::chrono::milliseconds kAcceptPause{100};
-constexpr std::chrono::seconds kRefuseLogInterval{1};
-constexpr int kMaxAcceptsPerWake = 64;
-constexpr int kMaxReadsPerWake = 4;
-// While lingering, how often to ask the kernel whether the peer has
-// everything: acknowledgements raise no event we could wait for.
-constexpr std::chrono::milliseconds kDeliveryCheck{100};
-// At shutdown, connections still in the listen queue are accepted (and
-// closed cleanly) before the listener closes; this bounds that loop.
-constexpr int kMaxAcceptsAtShutdown = 65'536;
 
 }  // namespace
 
-Server::Server(net::UniqueFd listener, const Config& config)
-    : config_(config), listener_(std::move(listener)), read_buf_(config.read_chunk) {
-  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+Server::Server(const Config& config, std::vector<net::UniqueFd> listeners)
+    : shared_(config), listeners_(std::move(listeners)) {}
+
+Server::~Server() = default;
+
+bool Server::prepare(std::string& error) {
+  if (const auto e = signals_.open(); !e.ok()) {
+    error = e.message();
+    return false;
+  }
+  done_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!done_) {
+    error = net::SysError{"eventfd", errno}.message();
+    return false;
+  }
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    net::SysError e;
+    auto poller = loop::make_poller(shared_.config().backend, e);
+    if (!poller) {
+      error = e.message();
+      return false;
+    }
+    workers_.push_back(
+        std::make_unique<Worker>(i, shared_, std::move(poller), std::move(listeners_[i])));
+    if (e = workers_.back()->init(); !e.ok()) {
+      error = e.message();
+      return false;
+    }
+  }
+  return true;
 }
 
 void Server::log_counters(const char* when) const {
-  log(LogLevel::info,
-      std::string("counters (") + when + "): accepted " + std::to_string(counters_.accepted) +
-          ", refused " + std::to_string(counters_.refused) + ", timed out " +
-          std::to_string(counters_.timed_out) + ", protocol errors " +
-          std::to_string(counters_.protocol_errors) + ", frames echoed " +
-          std::to_string(counters_.frames_echoed) + ", bytes echoed " +
-          std::to_string(counters_.bytes_echoed) + ", open " + std::to_string(open_conns_));
+  auto total = [&](std::atomic<std::uint64_t> Counters::*field) {
+    std::uint64_t sum = 0;
+    for (const auto& w : workers_) sum += (w->counters().*field).load(std::memory_order_relaxed);
+    return std::to_string(sum);
+  };
+  auto line = [&](const std::string& head, auto value) {
+    return head + "accepted " + value(&Counters::accepted) + ", refused " +
+           value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
+           ", protocol errors " + value(&Counters::protocol_errors) + ", frames echoed " +
+           value(&Counters::frames_echoed) + ", bytes echoed " + value(&Counters::bytes_echoed) +
+           ", open " + value(&Counters::open);
+  };
+  log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
+  if (workers_.size() > 1 && util::log_enabled(LogLevel::debug)) {
+    for (const auto& w : workers_) {
+      const Counters& c = w->counters();
+      log(LogLevel::debug,
+          line("worker " + std::to_string(w->index()) + " counters (" + when + "): ",
+               [&](std::atomic<std::uint64_t> Counters::*field) {
+                 return std::to_string((c.*field).load(std::memory_order_relaxed));
+               }));
+    }
+  }
 }
 
 int Server::run() {
-  while (!exit_now_) {
-    auto now = Clock::now();
-    if (shutting_down_) {
-      if (open_conns_ == 0) {
-        log(LogLevel::info, "shutdown complete: all connections closed");
-        break;
-      }
-      if (now >= drain_deadline_) {
-        log(LogLevel::warn, "drain timeout " + ms_text(config_.drain_timeout) +
-                                " expired: force-closing " + std::to_string(open_conns_) +
-                                " connection(s)");
-        for (std::size_t s = 0; s < slots_.size(); ++s) {
-          if (slots_[s]) close_now(s, "drain timeout", LogLevel::debug);
-        }
-        break;
-      }
-    }
-    build_pollfds();
-    const int rc = ::poll(pollfds_.data(), pollfds_.size(), poll_timeout(now));
-    if (rc < 0) {
+  std::vector<std::thread> threads;
+  std::vector<int> status(workers_.size(), 0);
+  const int done_fd = done_.get();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    threads.emplace_back([this, i, done_fd, &status] {
+      status[i] = workers_[i]->run();
+      const std::uint64_t one = 1;
+      [[maybe_unused]] const ssize_t n = ::write(done_fd, &one, sizeof one);
+    });
+  }
+  std::size_t finished = 0;
+  bool stopping = false;
+  while (finished < workers_.size()) {
+    pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {done_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       log(LogLevel::error, net::SysError{"poll", errno}.message());
-      return 1;
+      shared_.request_exit();
+      for (auto& w : workers_) w->wake();
+      break;
     }
-    now = Clock::now();
-    // pollfds_[0] is the signal pipe, pollfds_[1] the listener (or unused).
-    if (pollfds_[0].revents != 0) handle_signals(now);
-    if (exit_now_) break;
-    if (pollfds_[1].fd >= 0 && pollfds_[1].revents != 0 && listener_) {
-      accept_ready(now, kMaxAcceptsPerWake);
+    if ((fds[1].revents & POLLIN) != 0) {
+      std::uint64_t n = 0;
+      if (::read(done_.get(), &n, sizeof n) == static_cast<ssize_t>(sizeof n)) finished += n;
     }
-    for (std::size_t i = 2; i < pollfds_.size(); ++i) {
-      const short ev = pollfds_[i].revents;
-      if (ev == 0) continue;
-      const std::size_t slot = pollfd_slot_[i];
-      if (!slots_[slot] || slots_[slot]->fd.get() != pollfds_[i].fd) continue;
-      // POLLERR/POLLHUP: let read() or send() report what happened.
-      if ((ev & (POLLIN | POLLHUP | POLLERR)) != 0) on_readable(slot, now);
-      if (slots_[slot] && (ev & (POLLOUT | POLLERR)) != 0) on_writable(slot, now);
-      if (slots_[slot]) settle(slot, now);
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    const SignalCounts got = signals_.take();
+    if (got.user1 > 0) log_counters("SIGUSR1");
+    std::uint32_t stops = got.stops();
+    if (stops == 0) continue;
+    if (!stopping) {
+      stopping = true;
+      log(LogLevel::info, std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
+      shared_.request_stop(Clock::now() + shared_.config().drain_timeout);
+      log(LogLevel::info, "shutting down: closing the listener, draining " +
+                              std::to_string(shared_.open()) + " connection(s) within " +
+                              ms_text(shared_.config().drain_timeout));
+      for (auto& w : workers_) w->wake();
+      --stops;
     }
-    expire_timers(now);
+    if (stops > 0) {
+      // A stop signal during the drain (or two at once) means: stop now.
+      shared_.request_exit();
+      for (auto& w : workers_) w->wake();
+    }
   }
-  if (exit_now_) {
-    log(LogLevel::warn, "second signal: exiting at once with " + std::to_string(open_conns_) +
+  for (auto& t : threads) t.join();
+  int code = 0;
+  for (int s : status) code = std::max(code, s);
+  if (shared_.exit_requested()) {
+    log(LogLevel::warn, "second signal: exiting at once with " + std::to_string(shared_.open()) +
                             " connection(s) open");
-    log_counters("exit");
-    return 1;
+    code = 1;
+  } else if (code == 0) {
+    log(LogLevel::info, "shutdown complete: all connections closed");
   }
   log_counters("exit");
-  return 0;
-}
-
-void Server::build_pollfds() {
-  pollfds_.clear();
-  pollfd_slot_.clear();
-  pollfds_.push_back({signals_.wake_fd(), POLLIN, 0});
-  const bool accepting = listener_ && Clock::now() >= accept_paused_until;
-  pollfds_.push_back({accepting ? listener_.get() : -1, POLLIN, 0});
-  pollfd_slot_.assign(2, 0);
-  for (std::size_t s = 0; s < slots_.size(); ++s) {
-    const Conn* c = slots_[s].get();
-    if (c == nullptr) continue;
-    short events = 0;
-    if (wants_read(*c)) events |= POLLIN;
-    if (c->session.pending_bytes() > 0) events |= POLLOUT;
-    pollfds_.push_back({c->fd.get(), events, 0});
-    pollfd_slot_.push_back(s);
-  }
-}
-
-bool Server::wants_read(const Conn& c) const {
-  if (c.peer_eof) return false;
-  if (c.phase == Phase::linger) return true;
-  // Backpressure: a client that does not read its echoes stops being read.
-  return c.phase == Phase::open && c.session.pending_bytes() < config_.backlog_cap;
-}
-
-int Server::poll_timeout(Clock::time_point now) const {
-  auto next = Clock::time_point::max();
-  if (!timers_.empty()) next = timers_.top().when;
-  if (shutting_down_) next = std::min(next, drain_deadline_);
-  if (listener_ && accept_paused_until > now) next = std::min(next, accept_paused_until);
-  if (next == Clock::time_point::max()) return -1;
-  if (next <= now) return 0;
-  // Round up so we never wake a hair early and spin until the deadline.
-  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
-  return static_cast<int>(std::min<std::int64_t>(wait, 60'000));
-}
-
-void Server::handle_signals(Clock::time_point now) {
-  const SignalCounts got = signals_.take();
-  if (got.user1 > 0) log_counters("SIGUSR1");
-  std::uint32_t stops = got.stops();
-  if (stops == 0) return;
-  if (!shutting_down_) {
-    log(LogLevel::info, std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
-    begin_shutdown(now);
-    --stops;
-  }
-  // A stop signal during the drain (or two at once) means: stop now.
-  if (stops > 0) exit_now_ = true;
-}
-
-void Server::begin_shutdown(Clock::time_point now) {
-  shutting_down_ = true;
-  drain_deadline_ = now + config_.drain_timeout;
-  // Connections the kernel completed before the signal wait in the listen
-  // queue; closing the listener would reset them. Accept them first: they
-  // are closed cleanly below, like every connection with no frame begun.
-  const std::size_t before = counters_.accepted;
-  if (listener_) accept_ready(now, kMaxAcceptsAtShutdown);
-  const std::size_t queued = counters_.accepted - before;
-  // Closing the listener now means later clients are refused by the kernel
-  // rather than accepted and dropped.
-  listener_.reset();
-  log(LogLevel::info, "shutting down: listener closed" +
-                          (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)"
-                                      : std::string()) +
-                          ", draining " + std::to_string(open_conns_) +
-                          " connection(s) within " + ms_text(config_.drain_timeout));
-  for (std::size_t s = 0; s < slots_.size(); ++s) {
-    Conn* c = slots_[s].get();
-    if (c == nullptr || c->phase != Phase::open) continue;
-    if (c->session.in_frame()) {
-      c->draining = true;  // Read on to the end of this frame only.
-    } else {
-      begin_close(*c, now, "server shutting down", LogLevel::debug);
-      advance_close(s, now);
-    }
-    if (slots_[s]) settle(s, now);
-  }
-}
-
-void Server::accept_ready(Clock::time_point now, int budget) {
-  for (int i = 0; i < budget && listener_; ++i) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    const int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
-      // Transient: the peer gave up, or a signal arrived.
-      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
-      if (err == EMFILE || err == ENFILE) {
-        shed_for_emfile(now, err);
-        return;
-      }
-      // ENOBUFS, ENOMEM and the like: back off instead of spinning.
-      log(LogLevel::error, net::SysError{"accept4", err}.message() + "; pausing accepts");
-      accept_paused_until = now + kAcceptPause;
-      return;
-    }
-    net::UniqueFd conn_fd(fd);
-    if (open_conns_ >= config_.max_conns) {
-      // Accept-and-close, so the client learns at once instead of waiting in
-      // the backlog.
-      ++counters_.refused;
-      ++refusals_unlogged_;
-      if (now - last_refuse_log >= kRefuseLogInterval) {
-        log(LogLevel::warn, "connection limit " + std::to_string(config_.max_conns) +
-                                " reached: refused " + std::to_string(refusals_unlogged_) +
-                                " connection(s)");
-        last_refuse_log = now;
-        refusals_unlogged_ = 0;
-      }
-      continue;
-    }
-    (void)net::set_nodelay(fd);
-    net::Endpoint peer;
-    std::memcpy(&peer.addr, &addr, sizeof addr);
-    peer.len = len;
-    std::size_t slot = 0;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-    } else {
-      slot = slots_.size();
-      slots_.emplace_back();
-    }
-    slots_[slot] =
-        std::make_unique<Conn>(std::move(conn_fd), next_id_++, peer.to_string(), config_.max_frame);
-    Conn& c = *slots_[slot];
-    c.last_activity = now;
-    c.last_progress = now;
-    ++open_conns_;
-    ++counters_.accepted;
-    log(LogLevel::debug, "conn " + c.peer + " accepted");
-    if (shutting_down_) begin_close(c, now, "server shutting down", LogLevel::debug);
-    advance_close(slot, now);
-    if (slots_[slot]) settle(slot, now);
-  }
-}
-
-void Server::shed_for_emfile(Clock::time_point now, int err) {
-  // Out of descriptors: the pending connection would make poll() report the
-  // listener readable forever. Free the spare descriptor, accept and close
-  // the connection, take the spare back, and pause accepting for a moment.
-  spare_fd_.reset();
-  const int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd >= 0) {
-    ::close(fd);
-    ++counters_.refused;
-  }
-  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  accept_paused_until = now + kAcceptPause;
-  ++refusals_unlogged_;
-  if (now - last_refuse_log >= kRefuseLogInterval) {
-    log(LogLevel::warn, net::SysError{"accept4", err}.message() + ": shed " +
-                            std::to_string(refusals_unlogged_) +
-                            " connection(s), pausing accepts for " + ms_text(kAcceptPause));
-    last_refuse_log = now;
-    refusals_unlogged_ = 0;
-  }
-}
-
-void Server::on_readable(std::size_t slot, Clock::time_point now) {
-  Conn& c = *slots_[slot];
-  for (int i = 0; i < kMaxReadsPerWake && wants_read(c); ++i) {
-    const net::IoResult r = net::read_some(c.fd.get(), read_buf_);
-    if (!r.error.ok()) {
-      close_now(slot, r.error.message(), LogLevel::info);
-      return;
-    }
-    if (r.would_block) break;
-    if (r.eof) {
-      c.peer_eof = true;
-      if (c.phase == Phase::linger) {
-        close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
-        return;
-      }
-      // The echo stops exactly where the input stopped: release the header
-      // bytes held back while they could still turn out oversize.
-      if (!echo(slot, {}, c.session.end_of_input(), now)) return;
-      const std::uint64_t at = c.session.decoder().offset();
-      if (c.session.in_frame()) {
-        begin_close(c, now, "peer closed mid-frame at stream offset " + std::to_string(at),
-                    LogLevel::info);
-      } else {
-        begin_close(c, now, "peer closed", LogLevel::debug);
-      }
-      break;
-    }
-    c.last_activity = now;
-    if (c.phase == Phase::linger) continue;  // Discarded on purpose.
-
-    const auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
-    const auto frames_before = c.session.frames_done();
-    const auto used = c.session.consume(got, c.draining);
-    if (!echo(slot, used.prefix, used.echo, now)) return;
-    if (used.error != DecodeError::none) {
-      ++counters_.protocol_errors;
-      const auto length = c.session.decoder().frame_length();
-      begin_close(c, now,
-                  "protocol error: " + std::string(to_string(used.error)) + " (length " +
-                      std::to_string(length) + " > limit " + std::to_string(config_.max_frame) +
-                      ", header " + hex_header(length) + ") at stream offset " +
-                      std::to_string(c.session.decoder().error_offset()),
-                  LogLevel::warn);
-      break;
-    }
-    if (c.draining && !c.session.in_frame()) {
-      begin_close(c, now, "server shutting down (frame in progress finished)", LogLevel::debug);
-      break;
-    }
-    // The frame timer runs from the first byte of the frame now in progress;
-    // a frame that ended and another that began in this read restart it.
-    if (!c.session.in_frame()) {
-      c.frame_open = false;
-    } else if (!c.frame_open || c.session.frames_done() != frames_before) {
-      c.frame_open = true;
-      c.frame_started = now;
-    }
-    // A short read drained the socket: reading again would only return
-    // EAGAIN, one wasted syscall per wake-up. poll() reports new data.
-    if (r.bytes < read_buf_.size()) break;
-  }
-  if (slots_[slot] && slots_[slot]->phase != Phase::open) {
-    if (flush(slot, now)) advance_close(slot, now);
-  }
-}
-
-void Server::on_writable(std::size_t slot, Clock::time_point now) {
-  if (!flush(slot, now)) return;
-  advance_close(slot, now);
-}
-
-bool Server::echo(std::size_t slot, std::span<const std::byte> prefix,
-                  std::span<const std::byte> bytes, Clock::time_point now) {
-  Conn& c = *slots_[slot];
-  if (prefix.empty() && bytes.empty()) return true;
-  if (c.session.pending_bytes() > 0) {
-    // Order matters: behind a backlog, the echo waits its turn.
-    c.session.queue(prefix);
-    c.session.queue(bytes);
-    return flush(slot, now);
-  }
-  // The common case: write straight from the read buffer, in the same
-  // wake-up, and copy only what the socket would not take.
-  const net::IoResult r = net::write_pair(c.fd.get(), prefix, bytes);
-  if (!r.error.ok()) {
-    close_now(slot, r.error.message(), LogLevel::info);
-    return false;
-  }
-  wrote(c, prefix, bytes, r.bytes, now);
-  const std::size_t from_prefix = std::min(r.bytes, prefix.size());
-  c.session.queue(prefix.subspan(from_prefix));
-  c.session.queue(bytes.subspan(r.bytes - from_prefix));
-  return true;
-}
-
-bool Server::flush(std::size_t slot, Clock::time_point now) {
-  Conn& c = *slots_[slot];
-  while (c.session.pending_bytes() > 0) {
-    const net::IoResult r = net::write_some(c.fd.get(), c.session.pending());
-    if (!r.error.ok()) {
-      close_now(slot, r.error.message(), LogLevel::info);
-      return false;
-    }
-    if (r.would_block) break;
-    const bool partial = r.bytes < c.session.pending_bytes();
-    wrote(c, {}, c.session.pending(), r.bytes, now);
-    c.session.mark_written(r.bytes);
-    // A short write means the socket buffer is full; the next send() would
-    // fail with EAGAIN. Wait for POLLOUT instead.
-    if (partial) break;
-  }
-  return true;
-}
-
-void Server::wrote(Conn& c, std::span<const std::byte> first, std::span<const std::byte> second,
-                   std::size_t n, Clock::time_point now) {
-  if (n == 0) return;
-  const std::size_t from_first = std::min(n, first.size());
-  counters_.frames_echoed += c.session.note_written(first.first(from_first));
-  counters_.frames_echoed += c.session.note_written(second.first(n - from_first));
-  counters_.bytes_echoed += n;
-  c.written += n;
-  c.last_activity = now;
-  c.last_progress = now;
-}
-
-bool Server::observe_acks(Conn& c, Clock::time_point now, std::size_t& unacked) {
-  if (!net::unacked_bytes(c.fd.get(), unacked).ok()) {
-    unacked = SIZE_MAX;
-    return false;
-  }
-  // A queued FIN counts as one unacknowledged byte; clamping keeps it from
-  // looking like progress or underflowing.
-  const std::uint64_t acked = c.written > unacked ? c.written - unacked : 0;
-  if (acked <= c.acked) return false;
-  c.acked = acked;
-  c.last_activity = now;
-  c.last_progress = now;
-  return true;
-}
-
-void Server::begin_close(Conn& c, Clock::time_point now, const std::string& why, LogLevel level) {
-  if (c.phase != Phase::open) return;
-  c.phase = Phase::closing;
-  c.draining = false;
-  c.frame_open = false;
-  c.paused = false;
-  c.closing_since = now;
-  c.last_progress = now;
-  log(level, "conn " + c.peer + " closing: " + why);
-}
-
-void Server::advance_close(std::size_t slot, Clock::time_point now) {
-  Conn& c = *slots_[slot];
-  if (c.phase != Phase::closing || c.session.pending_bytes() > 0) return;
-  if (c.peer_eof) {
-    // Nothing unread: close() sends a FIN after whatever the kernel still
-    // holds for the peer, and no reset.
-    close_now(slot, "closed", LogLevel::debug);
-    return;
-  }
-  // The peer may still be sending. close() with unread input sends a reset,
-  // and a reset destroys whatever we wrote that the peer has not yet
-  // acknowledged. Shut down our write side instead (a FIN after the echoes),
-  // discard input, and close once the peer has it all (or gives up on it).
-  ::shutdown(c.fd.get(), SHUT_WR);
-  c.phase = Phase::linger;
-  c.next_check = now;
-  reschedule(slot);
-}
-
-void Server::close_now(std::size_t slot, const std::string& why, LogLevel level) {
-  Conn& c = *slots_[slot];
-  log(level, "conn " + c.peer + " " + why);
-  slots_[slot].reset();
-  free_slots_.push_back(slot);
-  --open_conns_;
-}
-
-Clock::time_point Server::deadline(const Conn& c) const {
-  if (c.phase != Phase::open) {
-    auto d = std::min(c.last_progress + config_.linger_timeout,
-                      c.closing_since + config_.linger_time);
-    if (c.phase == Phase::linger) d = std::min(d, c.next_check);
-    return d;
-  }
-  auto d = Clock::time_point::max();
-  if (config_.idle_timeout.count() > 0) d = c.last_activity + config_.idle_timeout;
-  if (c.frame_open && !c.paused && config_.frame_timeout.count() > 0) {
-    d = std::min(d, c.frame_started + config_.frame_timeout);
-  }
-  return d;
-}
-
-void Server::settle(std::size_t slot, Clock::time_point now) {
-  Conn& c = *slots_[slot];
-  const bool paused = c.phase == Phase::open && c.session.pending_bytes() >= config_.backlog_cap;
-  if (paused && !c.paused) {
-    c.paused = true;
-    c.paused_since = now;
-  } else if (!paused && c.paused) {
-    c.paused = false;
-    // The time spent not reading was the server's doing, not the peer's.
-    if (c.frame_open) c.frame_started += now - c.paused_since;
-  }
-  reschedule(slot);
-}
-
-void Server::reschedule(std::size_t slot) {
-  Conn& c = *slots_[slot];
-  const auto d = deadline(c);
-  // Later deadlines are found lazily when the earlier entry fires, so the
-  // common case (activity pushing the idle deadline back) costs nothing.
-  if (d < c.scheduled) {
-    c.scheduled = d;
-    timers_.push({d, slot, c.id});
-  }
-}
-
-void Server::expire_timers(Clock::time_point now) {
-  while (!timers_.empty() && timers_.top().when <= now) {
-    const Timer t = timers_.top();
-    timers_.pop();
-    Conn* c = slots_[t.slot].get();
-    if (c == nullptr || c->id != t.id || c->scheduled != t.when) continue;  // Stale.
-    c->scheduled = Clock::time_point::max();
-    // Before any verdict: a peer that read our echoes since we last looked
-    // has been active, though no event told us.
-    std::size_t unacked = SIZE_MAX;
-    observe_acks(*c, now, unacked);
-    if (c->phase == Phase::linger) {
-      if (unacked == 0) {
-        close_now(t.slot, "closed: every echo delivered", LogLevel::debug);
-        continue;
-      }
-      c->next_check = now + kDeliveryCheck;
-    }
-    const auto d = deadline(*c);
-    if (d > now) {
-      c->scheduled = d;
-      timers_.push({d, t.slot, c->id});
-      continue;
-    }
-    if (c->phase != Phase::open) {
-      const bool too_long = now >= c->closing_since + config_.linger_time;
-      close_now(t.slot,
-                too_long ? "closed: still undelivered " + ms_text(config_.linger_time) +
-                               " after closing began (--linger-time)"
-                         : "closed: peer acknowledged nothing for " +
-                               ms_text(config_.linger_timeout) + " while closing",
-                LogLevel::info);
-    } else if (c->frame_open && !c->paused && config_.frame_timeout.count() > 0 &&
-               now >= c->frame_started + config_.frame_timeout) {
-      ++counters_.timed_out;
-      begin_close(*c, now,
-                  "frame timeout: frame incomplete " + ms_text(config_.frame_timeout) +
-                      " after its first byte (stream offset " +
-                      std::to_string(c->session.decoder().offset()) + ")",
-                  LogLevel::info);
-      advance_close(t.slot, now);
-      if (slots_[t.slot]) reschedule(t.slot);
-    } else {
-      ++counters_.timed_out;
-      close_now(t.slot, "closed: idle timeout " + ms_text(config_.idle_timeout), LogLevel::info);
-    }
-  }
+  return code;
 }
 
 }  // namespace framed::server

@@ -1,9 +1,10 @@
-// Signals for an event loop: each signal is counted in its own
-// sig_atomic_t, and a self-pipe only wakes the loop. A full pipe therefore
-// loses a wake-up byte at most, never a signal: the loop reads the counts.
+// Signals, taken in one place. open() blocks SIGINT, SIGTERM and SIGUSR1 in
+// the calling thread before any other thread exists (threads inherit the
+// mask), so no worker is ever interrupted by them; the main thread reads
+// them from a signalfd. Each kind is counted on its own, so a flood of one
+// (SIGUSR1) cannot hide another (SIGTERM).
 #pragma once
 
-#include <csignal>
 #include <cstdint>
 
 #include "net/fd.h"
@@ -11,7 +12,8 @@
 
 namespace framed::server {
 
-// What arrived since the previous take(): how many of each signal.
+// What arrived since the previous take(): how many of each signal. (The
+// kernel merges several pending signals of one kind into one.)
 struct SignalCounts {
   std::uint32_t interrupt = 0;  // SIGINT
   std::uint32_t terminate = 0;  // SIGTERM
@@ -20,36 +22,21 @@ struct SignalCounts {
   [[nodiscard]] std::uint32_t stops() const noexcept { return interrupt + terminate; }
 };
 
-// The process-wide signal state. There is one per process: install() points
-// the handlers at it, and the destructor detaches them (they go back to
-// counting into nothing but the flags).
-class SignalWatch {
+class SignalSource {
  public:
-  SignalWatch() = default;
-  ~SignalWatch();
-  SignalWatch(const SignalWatch&) = delete;
-  SignalWatch& operator=(const SignalWatch&) = delete;
+  // Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread, ignores
+  // SIGPIPE (a vanished peer costs an EPIPE, not the process) and opens a
+  // non-blocking signalfd for the three. Returns the failing call, if any.
+  net::SysError open();
 
-  // Creates the wake-up pipe, installs handlers for SIGINT, SIGTERM and
-  // SIGUSR1 (without SA_RESTART, so a blocking wait returns EINTR) and
-  // ignores SIGPIPE. Returns the failing call, if any.
-  net::SysError install();
+  // Readable when a signal is pending.
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
-  // The descriptor to watch for readability: a signal arrived.
-  [[nodiscard]] int wake_fd() const noexcept { return read_.get(); }
-
-  // Empties the wake-up pipe and returns the signals counted since the last
-  // call. Never loses a signal, whatever happened to the pipe.
+  // Takes every pending signal without blocking and counts them.
   SignalCounts take();
 
-  // The handler itself, exposed so tests can call it as the kernel would
-  // (for example with the pipe full).
-  static void on_signal(int signo) noexcept;
-
  private:
-  net::UniqueFd read_;
-  net::UniqueFd write_;
-  SignalCounts seen_;
+  net::UniqueFd fd_;
 };
 
 }  // namespace framed::server

@@ -1,0 +1,574 @@
+#include "server/worker.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "util/log.h"
+
+namespace framed::server {
+namespace {
+
+using util::log;
+using util::LogLevel;
+
+std::string hex_header(std::uint32_t length) {
+  const auto h = encode_header(length);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02x %02x %02x %02x", std::to_integer<unsigned>(h[0]),
+                std::to_integer<unsigned>(h[1]), std::to_integer<unsigned>(h[2]),
+                std::to_integer<unsigned>(h[3]));
+  return buf;
+}
+
+std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+// Tokens of the two descriptors that are not connections.
+constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
+constexpr std::uint64_t kListenerToken = ~std::uint64_t{0} - 1;
+
+// The owner's increment of its own counter: no other thread writes it, so a
+// plain load and store suffice (readers see a value at most one step old).
+void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+void drop(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+constexpr std::chrono::milliseconds kAcceptPause{100};
+constexpr std::chrono::seconds kRefuseLogInterval{1};
+constexpr int kMaxAcceptsPerWake = 64;
+constexpr int kMaxReadsPerWake = 4;
+// While lingering, how often to ask the kernel whether the peer has
+// everything: acknowledgements raise no event we could wait for.
+constexpr std::chrono::milliseconds kDeliveryCheck{100};
+// At shutdown, connections still in the listen queue are accepted (and
+// closed cleanly) before the listener closes; this bounds that loop.
+constexpr int kMaxAcceptsAtShutdown = 65'536;
+
+}  // namespace
+
+Worker::Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> poller,
+               net::UniqueFd listener)
+    : index_(index),
+      shared_(shared),
+      config_(shared.config()),
+      poller_(std::move(poller)),
+      listener_(std::move(listener)),
+      read_buf_(config_.read_chunk) {
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+net::SysError Worker::init() {
+  wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake_) return {"eventfd", errno};
+  if (auto e = poller_->add(wake_.get(), kWakeToken, loop::kRead); !e.ok()) return e;
+  if (listener_) {
+    if (auto e = poller_->add(listener_.get(), kListenerToken, loop::kRead); !e.ok()) return e;
+    listener_watched_ = true;
+  }
+  return {};
+}
+
+void Worker::wake() noexcept {
+  const std::uint64_t one = 1;
+  // A full counter (never in practice) still leaves the fd readable.
+  [[maybe_unused]] const ssize_t n = ::write(wake_.get(), &one, sizeof one);
+}
+
+int Worker::run() {
+  for (;;) {
+    auto now = Clock::now();
+    if (shared_.exit_requested()) return 1;
+    if (!shutting_down_ && shared_.stop_requested()) begin_shutdown(now);
+    if (shutting_down_) {
+      if (open_conns_ == 0) {
+        log(LogLevel::debug, "worker " + std::to_string(index_) + ": all connections closed");
+        return 0;
+      }
+      if (now >= drain_deadline_) {
+        log(LogLevel::warn, "drain timeout " + ms_text(config_.drain_timeout) +
+                                " expired: force-closing " + std::to_string(open_conns_) +
+                                " connection(s)");
+        for (std::size_t s = 0; s < slots_.size(); ++s) {
+          if (slots_[s]) close_now(s, "drain timeout", LogLevel::debug);
+        }
+        return 0;
+      }
+    }
+    if (listener_ && !listener_watched_ && now >= accept_paused_until) {
+      if (poller_->modify(listener_.get(), kListenerToken, loop::kRead).ok()) {
+        listener_watched_ = true;
+      }
+    }
+    if (const auto e = poller_->wait(wait_timeout(now), events_); !e.ok()) {
+      log(LogLevel::error, e.message());
+      return 1;
+    }
+    now = Clock::now();
+    for (const loop::Event& e : events_) {
+      if (e.token == kWakeToken) {
+        std::uint64_t count = 0;
+        [[maybe_unused]] const ssize_t n = ::read(wake_.get(), &count, sizeof count);
+        continue;  // The flags are read at the top of the loop.
+      }
+      if (e.token == kListenerToken) {
+        if (listener_ && listener_watched_) accept_ready(now, kMaxAcceptsPerWake);
+        continue;
+      }
+      const auto slot = static_cast<std::size_t>(e.token & 0xFFFFFFFFU);
+      if (slot >= slots_.size() || !slots_[slot] ||
+          token_of(slot, slots_[slot]->id) != e.token) {
+        continue;  // A connection closed earlier in this batch.
+      }
+      // An error or hang-up: let read() or send() report what happened.
+      if (e.readable || e.error) on_readable(slot, now);
+      if (slots_[slot] && (e.writable || e.error)) on_writable(slot, now);
+      if (slots_[slot]) settle(slot, now);
+    }
+    expire_timers(now);
+  }
+}
+
+bool Worker::wants_read(const Conn& c) const {
+  if (c.peer_eof) return false;
+  if (c.phase == Phase::linger) return true;
+  // Backpressure: a client that does not read its echoes stops being read.
+  return c.phase == Phase::open && c.session.pending_bytes() < config_.backlog_cap;
+}
+
+int Worker::wait_timeout(Clock::time_point now) const {
+  auto next = Clock::time_point::max();
+  if (!timers_.empty()) next = timers_.top().when;
+  if (shutting_down_) next = std::min(next, drain_deadline_);
+  if (listener_ && accept_paused_until > now) next = std::min(next, accept_paused_until);
+  if (next == Clock::time_point::max()) return -1;
+  if (next <= now) return 0;
+  // Round up so we never wake a hair early and spin until the deadline.
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
+  return static_cast<int>(std::min<std::int64_t>(wait, 60'000));
+}
+
+void Worker::begin_shutdown(Clock::time_point now) {
+  shutting_down_ = true;
+  drain_deadline_ = shared_.drain_deadline();
+  // Connections the kernel completed before the signal wait in the listen
+  // queue; closing the listener would reset them. Accept them first: they
+  // are closed cleanly below, like every connection with no frame begun.
+  const std::uint64_t before = counters_.accepted.load(std::memory_order_relaxed);
+  if (listener_) accept_ready(now, kMaxAcceptsAtShutdown);
+  const std::uint64_t queued = counters_.accepted.load(std::memory_order_relaxed) - before;
+  // Closing the listener now means later clients are refused by the kernel
+  // rather than accepted and dropped.
+  close_listener();
+  log(LogLevel::debug, "worker " + std::to_string(index_) + ": listener closed" +
+                           (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)"
+                                       : std::string()) +
+                           ", draining " + std::to_string(open_conns_) + " connection(s)");
+  for (std::size_t s = 0; s < slots_.size(); ++s) {
+    Conn* c = slots_[s].get();
+    if (c == nullptr || c->phase != Phase::open) continue;
+    if (c->session.in_frame()) {
+      c->draining = true;  // Read on to the end of this frame only.
+    } else {
+      begin_close(*c, now, "server shutting down", LogLevel::debug);
+      advance_close(s, now);
+    }
+    if (slots_[s]) settle(s, now);
+  }
+}
+
+void Worker::close_listener() {
+  if (!listener_) return;
+  poller_->remove(listener_.get());
+  listener_.reset();
+  listener_watched_ = false;
+}
+
+void Worker::pause_accepting(Clock::time_point until) {
+  accept_paused_until = until;
+  if (listener_ && listener_watched_ &&
+      poller_->modify(listener_.get(), kListenerToken, loop::kNone).ok()) {
+    listener_watched_ = false;
+  }
+}
+
+void Worker::accept_ready(Clock::time_point now, int budget) {
+  for (int i = 0; i < budget && listener_; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    const int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      // Transient: the peer gave up, or a signal arrived.
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      if (err == EMFILE || err == ENFILE) {
+        shed_for_emfile(now, err);
+        return;
+      }
+      // ENOBUFS, ENOMEM and the like: back off instead of spinning.
+      log(LogLevel::error, net::SysError{"accept4", err}.message() + "; pausing accepts");
+      pause_accepting(now + kAcceptPause);
+      return;
+    }
+    net::UniqueFd conn_fd(fd);
+    if (!shared_.try_reserve()) {
+      // Accept-and-close, so the client learns at once instead of waiting in
+      // the backlog.
+      bump(counters_.refused);
+      ++refusals_unlogged_;
+      if (now - last_refuse_log >= kRefuseLogInterval) {
+        log(LogLevel::warn, "connection limit " + std::to_string(config_.max_conns) +
+                                " reached: refused " + std::to_string(refusals_unlogged_) +
+                                " connection(s)");
+        last_refuse_log = now;
+        refusals_unlogged_ = 0;
+      }
+      continue;
+    }
+    (void)net::set_nodelay(fd);
+    net::Endpoint peer;
+    std::memcpy(&peer.addr, &addr, sizeof addr);
+    peer.len = len;
+    std::size_t slot = 0;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = slots_.size();
+      slots_.emplace_back();
+    }
+    slots_[slot] =
+        std::make_unique<Conn>(std::move(conn_fd), next_id_++, peer.to_string(), config_.max_frame);
+    Conn& c = *slots_[slot];
+    c.last_activity = now;
+    c.last_progress = now;
+    ++open_conns_;
+    bump(counters_.accepted);
+    bump(counters_.open);
+    if (const auto e = poller_->add(c.fd.get(), token_of(slot, c.id), loop::kRead); !e.ok()) {
+      close_now(slot, e.message(), LogLevel::error);
+      continue;
+    }
+    c.interest = loop::kRead;
+    log(LogLevel::debug, "conn " + c.peer + " accepted");
+    if (shutting_down_) begin_close(c, now, "server shutting down", LogLevel::debug);
+    advance_close(slot, now);
+    if (slots_[slot]) settle(slot, now);
+  }
+}
+
+void Worker::shed_for_emfile(Clock::time_point now, int err) {
+  // Out of descriptors: the pending connection would make poll() report the
+  // listener readable forever. Free the spare descriptor, accept and close
+  // the connection, take the spare back, and pause accepting for a moment.
+  spare_fd_.reset();
+  const int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    bump(counters_.refused);
+  }
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  pause_accepting(now + kAcceptPause);
+  ++refusals_unlogged_;
+  if (now - last_refuse_log >= kRefuseLogInterval) {
+    log(LogLevel::warn, net::SysError{"accept4", err}.message() + ": shed " +
+                            std::to_string(refusals_unlogged_) +
+                            " connection(s), pausing accepts for " + ms_text(kAcceptPause));
+    last_refuse_log = now;
+    refusals_unlogged_ = 0;
+  }
+}
+
+void Worker::on_readable(std::size_t slot, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  for (int i = 0; i < kMaxReadsPerWake && wants_read(c); ++i) {
+    const net::IoResult r = net::read_some(c.fd.get(), read_buf_);
+    if (!r.error.ok()) {
+      close_now(slot, r.error.message(), LogLevel::info);
+      return;
+    }
+    if (r.would_block) break;
+    if (r.eof) {
+      c.peer_eof = true;
+      if (c.phase == Phase::linger) {
+        close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
+        return;
+      }
+      // The echo stops exactly where the input stopped: release the header
+      // bytes held back while they could still turn out oversize.
+      if (!echo(slot, {}, c.session.end_of_input(), now)) return;
+      const std::uint64_t at = c.session.decoder().offset();
+      if (c.session.in_frame()) {
+        begin_close(c, now, "peer closed mid-frame at stream offset " + std::to_string(at),
+                    LogLevel::info);
+      } else {
+        begin_close(c, now, "peer closed", LogLevel::debug);
+      }
+      break;
+    }
+    c.last_activity = now;
+    if (c.phase == Phase::linger) continue;  // Discarded on purpose.
+
+    const auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
+    const auto frames_before = c.session.frames_done();
+    const auto used = c.session.consume(got, c.draining);
+    if (!echo(slot, used.prefix, used.echo, now)) return;
+    if (used.error != DecodeError::none) {
+      bump(counters_.protocol_errors);
+      const auto length = c.session.decoder().frame_length();
+      begin_close(c, now,
+                  "protocol error: " + std::string(to_string(used.error)) + " (length " +
+                      std::to_string(length) + " > limit " + std::to_string(config_.max_frame) +
+                      ", header " + hex_header(length) + ") at stream offset " +
+                      std::to_string(c.session.decoder().error_offset()),
+                  LogLevel::warn);
+      break;
+    }
+    if (c.draining && !c.session.in_frame()) {
+      begin_close(c, now, "server shutting down (frame in progress finished)", LogLevel::debug);
+      break;
+    }
+    // The frame timer runs from the first byte of the frame now in progress;
+    // a frame that ended and another that began in this read restart it.
+    if (!c.session.in_frame()) {
+      c.frame_open = false;
+    } else if (!c.frame_open || c.session.frames_done() != frames_before) {
+      c.frame_open = true;
+      c.frame_started = now;
+    }
+    // A short read drained the socket: reading again would only return
+    // EAGAIN, one wasted syscall per wake-up. poll() reports new data.
+    if (r.bytes < read_buf_.size()) break;
+  }
+  if (slots_[slot] && slots_[slot]->phase != Phase::open) {
+    if (flush(slot, now)) advance_close(slot, now);
+  }
+}
+
+void Worker::on_writable(std::size_t slot, Clock::time_point now) {
+  if (!flush(slot, now)) return;
+  advance_close(slot, now);
+}
+
+bool Worker::echo(std::size_t slot, std::span<const std::byte> prefix,
+                  std::span<const std::byte> bytes, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  if (prefix.empty() && bytes.empty()) return true;
+  if (c.session.pending_bytes() > 0) {
+    // Order matters: behind a backlog, the echo waits its turn.
+    c.session.queue(prefix);
+    c.session.queue(bytes);
+    return flush(slot, now);
+  }
+  // The common case: write straight from the read buffer, in the same
+  // wake-up, and copy only what the socket would not take.
+  const net::IoResult r = net::write_pair(c.fd.get(), prefix, bytes);
+  if (!r.error.ok()) {
+    close_now(slot, r.error.message(), LogLevel::info);
+    return false;
+  }
+  wrote(c, prefix, bytes, r.bytes, now);
+  const std::size_t from_prefix = std::min(r.bytes, prefix.size());
+  c.session.queue(prefix.subspan(from_prefix));
+  c.session.queue(bytes.subspan(r.bytes - from_prefix));
+  return true;
+}
+
+bool Worker::flush(std::size_t slot, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  while (c.session.pending_bytes() > 0) {
+    const net::IoResult r = net::write_some(c.fd.get(), c.session.pending());
+    if (!r.error.ok()) {
+      close_now(slot, r.error.message(), LogLevel::info);
+      return false;
+    }
+    if (r.would_block) break;
+    const bool partial = r.bytes < c.session.pending_bytes();
+    wrote(c, {}, c.session.pending(), r.bytes, now);
+    c.session.mark_written(r.bytes);
+    // A short write means the socket buffer is full; the next send() would
+    // fail with EAGAIN. Wait for POLLOUT instead.
+    if (partial) break;
+  }
+  return true;
+}
+
+void Worker::wrote(Conn& c, std::span<const std::byte> first, std::span<const std::byte> second,
+                   std::size_t n, Clock::time_point now) {
+  if (n == 0) return;
+  const std::size_t from_first = std::min(n, first.size());
+  const std::uint64_t frames = c.session.note_written(first.first(from_first)) +
+                               c.session.note_written(second.first(n - from_first));
+  if (frames > 0) bump(counters_.frames_echoed, frames);
+  bump(counters_.bytes_echoed, n);
+  c.written += n;
+  c.last_activity = now;
+  c.last_progress = now;
+}
+
+bool Worker::observe_acks(Conn& c, Clock::time_point now, std::size_t& unacked) {
+  if (!net::unacked_bytes(c.fd.get(), unacked).ok()) {
+    unacked = SIZE_MAX;
+    return false;
+  }
+  // A queued FIN counts as one unacknowledged byte; clamping keeps it from
+  // looking like progress or underflowing.
+  const std::uint64_t acked = c.written > unacked ? c.written - unacked : 0;
+  if (acked <= c.acked) return false;
+  c.acked = acked;
+  c.last_activity = now;
+  c.last_progress = now;
+  return true;
+}
+
+void Worker::begin_close(Conn& c, Clock::time_point now, const std::string& why, LogLevel level) {
+  if (c.phase != Phase::open) return;
+  c.phase = Phase::closing;
+  c.draining = false;
+  c.frame_open = false;
+  c.paused = false;
+  c.closing_since = now;
+  c.last_progress = now;
+  log(level, "conn " + c.peer + " closing: " + why);
+}
+
+void Worker::advance_close(std::size_t slot, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  if (c.phase != Phase::closing || c.session.pending_bytes() > 0) return;
+  if (c.peer_eof) {
+    // Nothing unread: close() sends a FIN after whatever the kernel still
+    // holds for the peer, and no reset.
+    close_now(slot, "closed", LogLevel::debug);
+    return;
+  }
+  // The peer may still be sending. close() with unread input sends a reset,
+  // and a reset destroys whatever we wrote that the peer has not yet
+  // acknowledged. Shut down our write side instead (a FIN after the echoes),
+  // discard input, and close once the peer has it all (or gives up on it).
+  ::shutdown(c.fd.get(), SHUT_WR);
+  c.phase = Phase::linger;
+  c.next_check = now;
+  settle(slot, now);
+}
+
+void Worker::close_now(std::size_t slot, const std::string& why, LogLevel level) {
+  Conn& c = *slots_[slot];
+  log(level, "conn " + c.peer + " " + why);
+  poller_->remove(c.fd.get());
+  slots_[slot].reset();
+  free_slots_.push_back(slot);
+  --open_conns_;
+  drop(counters_.open);
+  shared_.release();
+}
+
+Clock::time_point Worker::deadline(const Conn& c) const {
+  if (c.phase != Phase::open) {
+    auto d = std::min(c.last_progress + config_.linger_timeout,
+                      c.closing_since + config_.linger_time);
+    if (c.phase == Phase::linger) d = std::min(d, c.next_check);
+    return d;
+  }
+  auto d = Clock::time_point::max();
+  if (config_.idle_timeout.count() > 0) d = c.last_activity + config_.idle_timeout;
+  if (c.frame_open && !c.paused && config_.frame_timeout.count() > 0) {
+    d = std::min(d, c.frame_started + config_.frame_timeout);
+  }
+  return d;
+}
+
+void Worker::settle(std::size_t slot, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  const bool paused = c.phase == Phase::open && c.session.pending_bytes() >= config_.backlog_cap;
+  if (paused && !c.paused) {
+    c.paused = true;
+    c.paused_since = now;
+  } else if (!paused && c.paused) {
+    c.paused = false;
+    // The time spent not reading was the server's doing, not the peer's.
+    if (c.frame_open) c.frame_started += now - c.paused_since;
+  }
+  const unsigned want = (wants_read(c) ? loop::kRead : loop::kNone) |
+                        (c.session.pending_bytes() > 0 ? loop::kWrite : loop::kNone);
+  if (want != c.interest) {
+    // Only real changes reach the backend: with epoll each is a syscall.
+    if (const auto e = poller_->modify(c.fd.get(), token_of(slot, c.id), want); !e.ok()) {
+      close_now(slot, e.message(), LogLevel::error);
+      return;
+    }
+    c.interest = want;
+  }
+  reschedule(slot);
+}
+
+void Worker::reschedule(std::size_t slot) {
+  Conn& c = *slots_[slot];
+  const auto d = deadline(c);
+  // Later deadlines are found lazily when the earlier entry fires, so the
+  // common case (activity pushing the idle deadline back) costs nothing.
+  if (d < c.scheduled) {
+    c.scheduled = d;
+    timers_.push({d, slot, c.id});
+  }
+}
+
+void Worker::expire_timers(Clock::time_point now) {
+  while (!timers_.empty() && timers_.top().when <= now) {
+    const Timer t = timers_.top();
+    timers_.pop();
+    Conn* c = slots_[t.slot].get();
+    if (c == nullptr || c->id != t.id || c->scheduled != t.when) continue;  // Stale.
+    c->scheduled = Clock::time_point::max();
+    // Before any verdict: a peer that read our echoes since we last looked
+    // has been active, though no event told us.
+    std::size_t unacked = SIZE_MAX;
+    observe_acks(*c, now, unacked);
+    if (c->phase == Phase::linger) {
+      if (unacked == 0) {
+        close_now(t.slot, "closed: every echo delivered", LogLevel::debug);
+        continue;
+      }
+      c->next_check = now + kDeliveryCheck;
+    }
+    const auto d = deadline(*c);
+    if (d > now) {
+      c->scheduled = d;
+      timers_.push({d, t.slot, c->id});
+      continue;
+    }
+    if (c->phase != Phase::open) {
+      const bool too_long = now >= c->closing_since + config_.linger_time;
+      close_now(t.slot,
+                too_long ? "closed: still undelivered " + ms_text(config_.linger_time) +
+                               " after closing began (--linger-time)"
+                         : "closed: peer acknowledged nothing for " +
+                               ms_text(config_.linger_timeout) + " while closing",
+                LogLevel::info);
+    } else if (c->frame_open && !c->paused && config_.frame_timeout.count() > 0 &&
+               now >= c->frame_started + config_.frame_timeout) {
+      bump(counters_.timed_out);
+      begin_close(*c, now,
+                  "frame timeout: frame incomplete " + ms_text(config_.frame_timeout) +
+                      " after its first byte (stream offset " +
+                      std::to_string(c->session.decoder().offset()) + ")",
+                  LogLevel::info);
+      advance_close(t.slot, now);
+      if (slots_[t.slot]) settle(t.slot, now);
+    } else {
+      bump(counters_.timed_out);
+      close_now(t.slot, "closed: idle timeout " + ms_text(config_.idle_timeout), LogLevel::info);
+    }
+  }
+}
+
+}  // namespace framed::server

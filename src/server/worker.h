@@ -1,0 +1,227 @@
+// One event loop on one thread: framed-server's connection logic, written
+// once for every backend. A Worker owns its listener (or none), its
+// connections and a Poller; it moves bytes between sockets and each
+// connection's EchoSession, enforces the timeouts, backpressure and the
+// closing rules (spec/PROTOCOL.md §6), and drains on request. It knows
+// nothing of frames beyond the session and decoder APIs, and nothing of
+// readiness beyond the Poller interface.
+//
+// Workers share nothing on the hot path: the only shared state is Shared
+// (settings, the global connection count, the shutdown flags) and each
+// worker's own Counters, written by that worker alone.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "loop/poller.h"
+#include "net/fd.h"
+#include "net/socket.h"
+#include "server/config.h"
+#include "server/echo_session.h"
+#include "util/log.h"
+
+namespace framed::server {
+
+using Clock = std::chrono::steady_clock;
+
+// Event counts of one worker. Only the owning worker writes (so a relaxed
+// load and store is enough, and no locked instruction is spent); any thread
+// may read them for a report.
+struct Counters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> refused{0};          // Over --max-conns, or shed on EMFILE.
+  std::atomic<std::uint64_t> timed_out{0};        // Idle or frame timeout.
+  std::atomic<std::uint64_t> protocol_errors{0};  // Oversize length.
+  std::atomic<std::uint64_t> frames_echoed{0};    // Frames whose last byte was written.
+  std::atomic<std::uint64_t> bytes_echoed{0};     // Bytes written to sockets.
+  std::atomic<std::uint64_t> open{0};             // Connections open now.
+};
+
+// State every worker and the signal thread share.
+class Shared {
+ public:
+  explicit Shared(const Config& config) : config_(config) {}
+
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+
+  // Reserves a slot under the global --max-conns before a connection is
+  // kept: exact across workers. Returns false at the limit.
+  bool try_reserve() noexcept {
+    std::size_t n = open_.load(std::memory_order_relaxed);
+    do {
+      if (n >= config_.max_conns) return false;
+    } while (!open_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+    return true;
+  }
+  void release() noexcept { open_.fetch_sub(1, std::memory_order_acq_rel); }
+  [[nodiscard]] std::size_t open() const noexcept { return open_.load(std::memory_order_acquire); }
+
+  // Set once by the signal thread, then every worker is woken.
+  void request_stop(Clock::time_point drain_deadline) noexcept {
+    deadline_ns_.store(drain_deadline.time_since_epoch().count(), std::memory_order_relaxed);
+    stop_.store(true, std::memory_order_release);
+  }
+  [[nodiscard]] bool stop_requested() const noexcept {
+    return stop_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] Clock::time_point drain_deadline() const noexcept {
+    return Clock::time_point(Clock::duration(deadline_ns_.load(std::memory_order_relaxed)));
+  }
+  void request_exit() noexcept { exit_.store(true, std::memory_order_release); }
+  [[nodiscard]] bool exit_requested() const noexcept {
+    return exit_.load(std::memory_order_acquire);
+  }
+
+ private:
+  const Config config_;
+  std::atomic<std::size_t> open_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> exit_{false};
+  std::atomic<Clock::rep> deadline_ns_{0};
+};
+
+class Worker {
+ public:
+  // Takes its backend and its listening socket (non-blocking; may be empty
+  // for a worker that only serves connections handed to it).
+  Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> poller,
+         net::UniqueFd listener);
+  ~Worker() = default;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Creates the wake-up eventfd and registers it and the listener with the
+  // backend. Returns the failing call, if any. Call before run().
+  net::SysError init();
+
+  // Runs until this worker has drained (returns 0), or an exit is requested
+  // or a fatal error occurs (returns 1). Call on the worker's own thread.
+  int run();
+
+  // Wakes the worker's wait from any thread, so it looks at Shared's flags.
+  void wake() noexcept;
+
+  [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
+  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+
+ private:
+  enum class Phase {
+    open,     // Reading and echoing.
+    closing,  // No more input is echoed; flushing the backlog.
+    linger,   // Write side shut down; discarding input until the peer has
+              // everything we sent, or sends EOF, or stops making progress.
+  };
+
+  struct Conn {
+    net::UniqueFd fd;
+    std::uint64_t id = 0;
+    std::string peer;
+    EchoSession session;
+    Phase phase = Phase::open;
+    unsigned interest = loop::kNone;  // As registered with the backend.
+    bool peer_eof = false;            // The peer will send no more.
+    bool draining = false;            // Shutdown: read only to the end of this frame.
+    // Bytes moved either way (read, written, or acknowledged by the peer):
+    // the idle timeout counts from here.
+    Clock::time_point last_activity;
+    // Our output moved (written, or acknowledged by the peer): a closing
+    // connection's no-progress bound counts from here.
+    Clock::time_point last_progress;
+    Clock::time_point frame_started;
+    bool frame_open = false;
+    // Backpressure: the server stopped reading this peer at the backlog cap.
+    // The frame timeout measures the peer, so it is paused meanwhile.
+    bool paused = false;
+    Clock::time_point paused_since;
+    Clock::time_point closing_since;
+    Clock::time_point next_check;  // Linger: when to ask the kernel again.
+    std::uint64_t written = 0;     // Bytes written to the socket.
+    std::uint64_t acked = 0;       // Of those, acknowledged as last seen.
+    Clock::time_point scheduled = Clock::time_point::max();  // Timer entry.
+
+    Conn(net::UniqueFd f, std::uint64_t i, std::string p, std::uint32_t max_frame)
+        : fd(std::move(f)), id(i), peer(std::move(p)), session(max_frame) {}
+  };
+
+  struct Timer {
+    Clock::time_point when;
+    std::size_t slot;
+    std::uint64_t id;
+    bool operator>(const Timer& o) const { return when > o.when; }
+  };
+
+  // The backend token of a connection: its slot, and the low bits of its id
+  // so that a stale event never reaches a new connection in the same slot.
+  [[nodiscard]] static std::uint64_t token_of(std::size_t slot, std::uint64_t id) noexcept {
+    return (id << 32U) | static_cast<std::uint64_t>(slot);
+  }
+
+  // Accepts up to `budget` pending connections (until EAGAIN).
+  void accept_ready(Clock::time_point now, int budget);
+  void shed_for_emfile(Clock::time_point now, int err);
+  void pause_accepting(Clock::time_point until);
+  void begin_shutdown(Clock::time_point now);
+  void close_listener();
+
+  void on_readable(std::size_t slot, Clock::time_point now);
+  void on_writable(std::size_t slot, Clock::time_point now);
+  // Sends the echo of one read: directly when nothing is queued, queueing
+  // whatever the socket does not take. Returns false if the connection died.
+  bool echo(std::size_t slot, std::span<const std::byte> prefix, std::span<const std::byte> bytes,
+            Clock::time_point now);
+  // Writes what the session has pending; closes the connection on a write
+  // error. Returns false if the connection is gone.
+  bool flush(std::size_t slot, Clock::time_point now);
+  // Accounts for `n` bytes written from `first` then `second`.
+  void wrote(Conn& c, std::span<const std::byte> first, std::span<const std::byte> second,
+             std::size_t n, Clock::time_point now);
+  // Asks the kernel how much of our output the peer has acknowledged; moves
+  // the activity and progress clocks if that grew. Sets `unacked` (SIZE_MAX
+  // when the kernel cannot tell). Returns true on progress.
+  bool observe_acks(Conn& c, Clock::time_point now, std::size_t& unacked);
+  void begin_close(Conn& c, Clock::time_point now, const std::string& why, util::LogLevel level);
+  // After a flush: moves closing connections on (shutdown, linger, close).
+  void advance_close(std::size_t slot, Clock::time_point now);
+  void close_now(std::size_t slot, const std::string& why, util::LogLevel level);
+
+  [[nodiscard]] Clock::time_point deadline(const Conn& c) const;
+  // After events on a connection: tracks backpressure, brings the backend's
+  // interest up to date, then its timer.
+  void settle(std::size_t slot, Clock::time_point now);
+  void reschedule(std::size_t slot);
+  void expire_timers(Clock::time_point now);
+  [[nodiscard]] int wait_timeout(Clock::time_point now) const;
+  [[nodiscard]] bool wants_read(const Conn& c) const;
+
+  std::size_t index_;
+  Shared& shared_;
+  const Config& config_;
+  std::unique_ptr<loop::Poller> poller_;
+  net::UniqueFd listener_;
+  bool listener_watched_ = false;  // Registered with read interest.
+  net::UniqueFd wake_;             // eventfd: wake() writes, run() reads.
+  net::UniqueFd spare_fd_;         // Released to shed a connection on EMFILE.
+  std::vector<std::unique_ptr<Conn>> slots_;
+  std::vector<std::size_t> free_slots_;
+  std::size_t open_conns_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::vector<std::byte> read_buf_;
+  std::vector<loop::Event> events_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+
+  Clock::time_point accept_paused_until{};
+  Clock::time_point last_refuse_log{};
+  std::uint64_t refusals_unlogged_ = 0;
+  bool shutting_down_ = false;
+  Clock::time_point drain_deadline_{};
+  Counters counters_;
+};
+
+}  // namespace framed::server
