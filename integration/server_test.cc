@@ -497,6 +497,8 @@ TEST(ServerCommandLine, BadArgumentsPrintAMessageAndUsageAndFail) {
       {"--port", "65536"},
       {"--idle-timeout", "5"},
       {"--linger-timeout", "0"},
+      {"--backend", "kqueue"},
+      {"--workers", "0"},
       {"--port"},
       {"--max-conns", "-5"},
       {"--max-conns", "0"},
@@ -526,7 +528,7 @@ TEST(ServerCommandLine, HelpDocumentsEveryOption) {
   const auto status = run_to_exit(FRAMED_SERVER_PATH, {"--help"}, out, err);
   EXPECT_EQ(status.code, 0);
   for (const char* flag : {"--host", "--port", "--max-conns", "--idle-timeout", "--frame-timeout",
-                           "--max-frame", "--drain-timeout", "--linger-timeout", "--linger-time",
+                           "--max-frame", "--drain-timeout", "--linger-timeout", "--linger-time", "--backend", "--workers",
                            "--log-level", "SIGINT", "SIGUSR1"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
   }

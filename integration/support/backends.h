@@ -3,6 +3,7 @@
 // each case after it (Backends/Server.EchoesX/epoll_workers2).
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ struct BackendCase {
   std::string name;               // A valid gtest name.
   std::vector<std::string> args;  // framed-server arguments selecting it.
 };
+
+// Test output names a case, not its bytes.
+inline void PrintTo(const BackendCase& c, std::ostream* os) { *os << c.name; }
 
 inline std::vector<BackendCase> backend_cases() {
   return {
