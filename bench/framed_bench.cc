@@ -28,7 +28,11 @@ options:
   --server PATH       server binary to start (default: the framed-server built
                       with this tool); it must print "listening on HOST:PORT"
   --server-arg ARG    extra argument for the started server (repeatable)
+  --server-pid PID    with --port: measure this process's CPU and memory as
+                      the server's (a peer started by a script)
   --connections N     connections (default 1)
+  --threads N         load generator threads, each driving its share of the
+                      connections (default 1)
   --size BYTES        payload size per frame (default 64; KiB/MiB ok)
   --depth N           frames in flight per connection (default 1)
   --duration DUR      measured time (default 5s)
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   std::uint16_t port = 0;
   std::string server_path = FRAMED_SERVER_PATH;
   std::vector<std::string> server_args;
+  pid_t server_pid = 0;
   bool calibrate = false;
   bool calibrate_only = false;
   bool json = false;
@@ -122,8 +127,15 @@ int main(int argc, char** argv) {
       server_path = v;
     else if (arg == "--server-arg")
       server_args.push_back(v);
+    else if (arg == "--server-pid") {
+      const auto n = framed::util::parse_uint(v, 4'194'304);
+      ok = n && *n > 0;
+      if (ok) server_pid = static_cast<pid_t>(*n);
+    }
     else if (arg == "--connections")
       count(o.connections, 1'000'000);
+    else if (arg == "--threads")
+      count(o.threads, 1024);
     else if (arg == "--depth")
       count(o.depth, 1'000'000);
     else if (arg == "--size") {
@@ -208,6 +220,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     port = server.port();
+    server_pid = server.pid();
   }
   std::vector<framed::net::Endpoint> eps;
   std::string detail;
@@ -218,12 +231,30 @@ int main(int argc, char** argv) {
 
   double cpu_start = 0;
   double cpu_used = -1;
+  long rss_kib = 0;
+  double self_start = 0;
+  double self_used = -1;
+  // This process's own CPU (all its threads): the load generator's cost.
+  auto self_cpu = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
   auto hook = [&](bool start) {
-    if (server.pid() <= 0) return;
-    if (start)
-      cpu_start = server.cpu_seconds();
-    else
-      cpu_used = server.cpu_seconds() - cpu_start;
+    if (start) {
+      self_start = self_cpu();
+    } else {
+      self_used = self_cpu() - self_start;
+    }
+    if (server_pid <= 0) return;
+    if (start) {
+      cpu_start = framed::test::cpu_seconds_of(server_pid);
+    } else {
+      cpu_used = framed::test::cpu_seconds_of(server_pid) - cpu_start;
+      // Sampled with every connection still open.
+      rss_kib = framed::test::rss_kib_of(server_pid);
+    }
   };
   const auto r = framed::bench::run_load(eps.front(), o, hook);
 
@@ -232,6 +263,8 @@ int main(int argc, char** argv) {
   const double mibps = static_cast<double>(r.bytes) / secs / (1024.0 * 1024.0);
   const double cpu_per_frame_us =
       (cpu_used >= 0 && r.frames > 0) ? cpu_used * 1e6 / static_cast<double>(r.frames) : -1;
+  const double load_per_frame_us =
+      (self_used >= 0 && r.frames > 0) ? self_used * 1e6 / static_cast<double>(r.frames) : -1;
   const auto& h = r.rtt_ns;
 
   if (calibrate) ceiling_mib = std::max(ceiling_mib, measure_ceiling());
@@ -248,13 +281,14 @@ int main(int argc, char** argv) {
         "\"frame_size\": %zu, \"depth\": %zu, \"seconds\": %.3f, \"frames\": %llu, "
         "\"frames_per_s\": %.0f, \"mib_per_s\": %.2f, "
         "\"rtt_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, "
-        "\"max\": %.1f}, \"server_cpu_us_per_frame\": %.4f, "
+        "\"max\": %.1f}, \"server_cpu_us_per_frame\": %.4f, \"load_cpu_us_per_frame\": %.4f, "
+        "\"threads\": %zu, \"server_rss_kib\": %ld, "
         "\"loopback_mib_per_s\": %.1f, \"loopback_fraction\": %.4f, "
         "\"errors\": %llu, \"corrupt\": %llu, \"first_error\": \"%s\"}\n",
         json_escape(label).c_str(), o.connections, r.connected, o.frame_size, o.depth, r.seconds,
         static_cast<unsigned long long>(r.frames), fps, mibps, to_us(h.percentile(0.5)),
         to_us(h.percentile(0.9)), to_us(h.percentile(0.99)), to_us(h.percentile(0.999)),
-        to_us(h.max()), cpu_per_frame_us, ceiling_mib, ceiling > 0 ? mibps / ceiling_mib : 0.0,
+        to_us(h.max()), cpu_per_frame_us, load_per_frame_us, o.threads, rss_kib, ceiling_mib, ceiling > 0 ? mibps / ceiling_mib : 0.0,
         static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.corrupt),
         json_escape(r.first_error).c_str());
   } else {
@@ -262,7 +296,7 @@ int main(int argc, char** argv) {
         "framed-bench%s%s: %zu connection(s) x %zu in flight, %zu-byte frames, %.1f s "
         "measured, %s port %u\n",
         label.empty() ? "" : " ", label.c_str(), o.connections, o.depth, o.frame_size, r.seconds,
-        server.pid() > 0 || cpu_used >= 0 ? "own server on" : "server at",
+        server.pid() > 0 ? "own server on" : "server at",
         static_cast<unsigned>(port));
     std::printf("  frames/s     %.0f (%llu frames)\n", fps,
                 static_cast<unsigned long long>(r.frames));
@@ -273,6 +307,11 @@ int main(int argc, char** argv) {
     if (cpu_per_frame_us >= 0) {
       std::printf("  server CPU   %.3f us/frame (%.2f s over %.1f s)\n", cpu_per_frame_us, cpu_used,
                   r.seconds);
+    }
+    if (rss_kib > 0) std::printf("  server RSS   %ld KiB at the end of the window\n", rss_kib);
+    if (load_per_frame_us >= 0) {
+      std::printf("  load CPU     %.3f us/frame (%.2f s, %zu thread(s))\n", load_per_frame_us,
+                  self_used, o.threads);
     }
     if (ceiling > 0) {
       std::printf("  loopback     %.1f MiB/s calibrated; this run is %.1f%% of it\n", ceiling_mib,

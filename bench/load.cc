@@ -11,8 +11,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <barrier>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "framed/decoder.h"
@@ -40,8 +42,14 @@ struct Conn {
 
 class Load {
  public:
-  Load(const net::Endpoint& ep, const LoadOptions& o, const WindowHook& hook)
-      : ep_(ep), o_(o), hook_(hook), epoll_(epoll_create1(EPOLL_CLOEXEC)), buf_(256U << 10U) {
+  Load(const net::Endpoint& ep, const LoadOptions& o, const WindowHook& hook,
+       std::function<void()> connected = {})
+      : ep_(ep),
+        o_(o),
+        hook_(hook),
+        connected_(std::move(connected)),
+        epoll_(epoll_create1(EPOLL_CLOEXEC)),
+        buf_(256U << 10U) {
     // One random block; frame s of connection c is the slice starting at
     // (7c + s) mod 251, so a misplaced or reordered echo shows.
     std::mt19937_64 rng(o.seed);
@@ -52,6 +60,8 @@ class Load {
   LoadResult run() {
     if (!epoll_) return fail_all("epoll_create1: " + std::string(std::strerror(errno)));
     connect_all();
+    // Every thread's connections are up before any window starts.
+    if (connected_) connected_();
     if (result_.connected == 0) return result_;
     const auto begin = Clock::now();
     window_start_ = o_.frames > 0 ? begin : begin + o_.warmup;
@@ -257,6 +267,7 @@ class Load {
   net::Endpoint ep_;
   LoadOptions o_;
   WindowHook hook_;
+  std::function<void()> connected_;
   net::UniqueFd epoll_;
   std::vector<std::byte> buf_;
   std::vector<std::byte> block_;
@@ -272,8 +283,39 @@ class Load {
 
 LoadResult run_load(const net::Endpoint& endpoint, const LoadOptions& options,
                     const WindowHook& hook) {
-  Load load(endpoint, options, hook);
-  return load.run();
+  const std::size_t n = std::max<std::size_t>(1, std::min(options.threads, options.connections));
+  if (n == 1) {
+    Load load(endpoint, options, hook);
+    return load.run();
+  }
+  std::barrier sync(static_cast<std::ptrdiff_t>(n));
+  std::vector<LoadResult> results(n);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < n; ++t) {
+    LoadOptions mine = options;
+    mine.threads = 1;
+    mine.connections = options.connections / n + (t < options.connections % n ? 1 : 0);
+    if (options.frames > 0) mine.frames = std::max<std::uint64_t>(1, options.frames / n);
+    mine.seed = options.seed + t;
+    mine.progress = options.progress && t == 0;
+    threads.emplace_back([&, mine, t] {
+      Load load(endpoint, mine, t == 0 ? hook : WindowHook{}, [&] { sync.arrive_and_wait(); });
+      results[t] = load.run();
+    });
+  }
+  for (auto& th : threads) th.join();
+  LoadResult total;
+  for (const auto& r : results) {
+    total.frames += r.frames;
+    total.bytes += r.bytes;
+    total.seconds = std::max(total.seconds, r.seconds);
+    total.rtt_ns.merge(r.rtt_ns);
+    total.errors += r.errors;
+    total.corrupt += r.corrupt;
+    total.connected += r.connected;
+    if (total.first_error.empty()) total.first_error = r.first_error;
+  }
+  return total;
 }
 
 double calibrate_loopback(std::chrono::milliseconds duration, std::string& error) {

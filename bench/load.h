@@ -1,4 +1,5 @@
-// The load generator behind framed-bench: one thread, epoll, non-blocking
+// The load generator behind framed-bench: one or more threads, each with
+// its own epoll and non-blocking
 // sockets. Each connection keeps `depth` frames in flight, verifies every
 // echoed byte and records round-trip times in a histogram.
 #pragma once
@@ -24,6 +25,11 @@ struct LoadOptions {
   std::uint64_t seed = 1;
   std::chrono::milliseconds connect_timeout{30'000};
   bool progress = false;  // A progress line on stderr.
+  // Threads generating the load, each with its own epoll and an equal
+  // share of the connections (and of `frames`), so that on a many-core
+  // machine the generator is not the bottleneck. Their measured windows
+  // start together.
+  std::size_t threads = 1;
 };
 
 struct LoadResult {
@@ -40,7 +46,9 @@ struct LoadResult {
 // Called at the start and end of the measured window (to sample server CPU).
 using WindowHook = std::function<void(bool start)>;
 
-// Runs the load against `endpoint`. Never throws; failures land in the result.
+// Runs the load against `endpoint`. Never throws; failures land in the
+// result. With several threads, the results are summed (the histograms
+// merged) and `hook` is called by the first thread only.
 LoadResult run_load(const net::Endpoint& endpoint, const LoadOptions& options,
                     const WindowHook& hook = {});
 

@@ -1,84 +1,175 @@
 #!/usr/bin/env bash
-# Runs the standard framed-bench scenarios against framed-server (release
-# build) and writes bench/RESULTS.md: machine, exact commands, figures.
-#   bench/scenarios.sh [BUILD_DIR] [DURATION]     (defaults: build/release 5s)
+# Runs the standard framed-bench scenarios against framed-server on every
+# backend (and with 2 workers) and against the peers, all in one run with
+# the same load generator, and writes bench/RESULTS.md: machine, exact
+# commands, figures, and the same-run ratios the targets are stated in.
+#   bench/scenarios.sh [BUILD_DIR] [DURATION] [RUNS]   (build/release 5s 1)
+# Peers (skipped with a note when absent): the Boost.Asio example
+# async_tcp_echo_server (apt-get install libboost1.74-doc libboost-dev, or
+# scripts/setup.sh --with-peers) and a Node.js net echo (apt-get install
+# nodejs). With RUNS > 1 every cell is run that many times, interleaved, and
+# the median (by frames/s) is reported.
 set -euo pipefail
 build=${1:-build/release}
 duration=${2:-5s}
+runs=${3:-1}
 bench="$build/bench/framed-bench"
-bare="$build/bench/bare-echo"
 out=bench/RESULTS.md
 [ -x "$bench" ] || { echo "scenarios: build first: cmake --workflow --preset release" >&2; exit 1; }
 
-run() {  # name, then framed-bench arguments
-  local name=$1; shift
-  local cmd=("$bench" --label "$name" --duration "$duration" --warmup 1s --json --no-progress "$@")
-  echo "scenarios: $name: ${cmd[*]}" >&2
-  local json
-  json=$("${cmd[@]}") || echo "scenarios: $name reported errors" >&2
-  echo "$json" >> "$tmp"
-  printf '%s\t%s\n' "$name" "${cmd[*]}" >> "$cmds"
+tmp=$(mktemp -d)
+peer_pid=
+cleanup() {
+  [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The servers: name, then how framed-bench reaches it.
+servers=(framed-poll framed-epoll framed-epoll-w2)
+declare -A server_args=(
+  [framed-poll]="--server-arg --backend --server-arg poll"
+  [framed-epoll]="--server-arg --backend --server-arg epoll"
+  [framed-epoll-w2]="--server-arg --backend --server-arg epoll --server-arg --workers --server-arg 2"
+)
+notes=()
+if asio=$(bench/peers/build.sh "$build/peers" 2>"$tmp/asio.err"); then
+  servers+=(asio)
+else
+  notes+=("asio skipped: $(cat "$tmp/asio.err")")
+fi
+if command -v node >/dev/null; then
+  servers+=(node)
+else
+  notes+=("node skipped: Node.js missing: apt-get install nodejs")
+fi
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-tmp=$(mktemp); cmds=$(mktemp)
-trap 'rm -f "$tmp" "$cmds"' EXIT
+# Starts a peer on a free port; sets peer_pid and peer_port.
+start_peer() {
+  peer_port=$(free_port)
+  case $1 in
+    asio) ulimit -n 65536 2>/dev/null || true; "$asio" "$peer_port" & ;;
+    node) ulimit -n 65536 2>/dev/null || true; node bench/peers/node_echo.js "$peer_port" >/dev/null & ;;
+  esac
+  peer_pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$peer_port") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "scenarios: $1 did not start" >&2
+  return 1
+}
+
+stop_peer() {
+  kill "$peer_pid" 2>/dev/null || true
+  wait "$peer_pid" 2>/dev/null || true
+  peer_pid=
+}
+
+run() {  # server, scenario, then framed-bench arguments
+  local server=$1 name=$2; shift 2
+  local cmd=("$bench" --label "$name" --duration "$duration" --warmup 1s --json --no-progress "$@")
+  case $server in
+    framed-*) read -r -a extra <<<"${server_args[$server]}"; cmd+=("${extra[@]}") ;;
+    *) start_peer "$server" || return 0; cmd+=(--port "$peer_port" --server-pid "$peer_pid") ;;
+  esac
+  echo "scenarios: $server $name: ${cmd[*]}" >&2
+  local json
+  json=$("${cmd[@]}") || echo "scenarios: $server $name reported errors" >&2
+  [ "${server:0:6}" = framed ] || stop_peer
+  echo "$server	$name	$json" >> "$tmp/results"
+  printf '%s\t%s\t%s\n' "$server" "$name" "${cmd[*]}" >> "$tmp/commands"
+}
+
+scenarios=(
+  "small --connections 50 --depth 16 --size 64"
+  "bulk --connections 50 --depth 2 --size 64KiB"
+  "ping-pong --connections 1 --depth 1 --size 64"
+  "conns-1000 --connections 1000 --depth 1 --size 64"
+  "conns-10000 --connections 10000 --depth 1 --size 64"
+)
 
 ceiling=$("$bench" --calibrate-only --json | sed 's/.*: \([0-9.]*\)}/\1/')
-run small       --connections 50    --depth 16 --size 64
-run bulk        --connections 50    --depth 2  --size 64KiB --calibrate
-run stream-1mib --connections 1     --depth 2  --size 1MiB --calibrate
-run ping-pong   --connections 1     --depth 1  --size 64
-run ping-pong-bare-poll --connections 1 --depth 1 --size 64 --server "$bare"
-run many-conns  --connections 1000  --depth 1  --size 64
-run c10k        --connections 10000 --depth 1  --size 64
+for ((r = 1; r <= runs; ++r)); do
+  for sc in "${scenarios[@]}"; do
+    read -r -a words <<<"$sc"
+    for server in "${servers[@]}"; do run "$server" "${words[@]}"; done
+  done
+done
 
 field() { sed -n "s/.*\"$1\": \([-0-9.]*\).*/\1/p" <<<"$2"; }
+# The median run of one cell, by frames/s.
+cell() {
+  awk -F'\t' -v s="$1" -v n="$2" '$1 == s && $2 == n { print $3 }' "$tmp/results" |
+    while IFS= read -r j; do printf '%s\t%s\n' "$(field frames_per_s "$j")" "$j"; done |
+    sort -n | awk -F'\t' '{ a[NR] = $2 } END { if (NR) print a[int((NR + 1) / 2)] }'
+}
+cpu() { field server_cpu_us_per_frame "$(cell "$1" "$2")"; }
+fps() { field frames_per_s "$(cell "$1" "$2")"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
 {
   echo "# framed-server benchmark results"
   echo
-  echo "Generated by \`bench/scenarios.sh $build $duration\` on $(date -u +%Y-%m-%d)."
+  echo "Generated by \`bench/scenarios.sh $build $duration $runs\` on $(date -u +%Y-%m-%d)"
+  echo "($runs run(s) per cell, interleaved; the median by frames/s is shown)."
   echo
   echo "Machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1),"
   echo "$(free -g | awk '/^Mem:/ {print $2}') GiB RAM, Linux $(uname -r). Server and load generator share"
-  echo "the machine; all traffic is loopback. Loopback ceiling (one direction, two"
-  echo "plain TCP sockets, \`framed-bench --calibrate-only\`): **${ceiling} MiB/s**."
-  echo "A \`*\` marks a percentage against a calibration made in the same run (before"
-  echo "and after the load, the higher kept): this machine's speed drifts by up to 2x"
-  echo "over minutes, so only same-run ratios compare like with like."
+  echo "the machine (one load thread); all traffic is loopback. Loopback ceiling"
+  echo "(one direction, two plain TCP sockets): ${ceiling} MiB/s. This machine's speed"
+  echo "drifts by up to 2x over minutes: compare servers within this table only."
   echo
-  echo "| scenario | frames/s | MiB/s | % of ceiling | p50 us | p90 us | p99 us | p99.9 us | max us | server CPU us/frame | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  while IFS= read -r j; do
-    name=$(sed -n 's/.*"scenario": "\([^"]*\)".*/\1/p' <<<"$j")
-    mib=$(field mib_per_s "$j")
-    # Same-run calibration (--calibrate) when the scenario has one.
-    frac=$(field loopback_fraction "$j")
-    if awk -v f="${frac:-0}" 'BEGIN { exit !(f > 0) }'; then
-      pct=$(awk -v f="$frac" 'BEGIN { printf "%.1f*", 100 * f }')
-    else
-      pct=$(awk -v m="$mib" -v c="$ceiling" 'BEGIN { printf "%.1f", 100 * m / c }')
-    fi
-    p50=$(sed -n 's/.*"p50": \([0-9.]*\).*/\1/p' <<<"$j")
-    p90=$(sed -n 's/.*"p90": \([0-9.]*\).*/\1/p' <<<"$j")
-    p99=$(sed -n 's/.*"p99": \([0-9.]*\).*/\1/p' <<<"$j")
-    p999=$(sed -n 's/.*"p99_9": \([0-9.]*\).*/\1/p' <<<"$j")
-    max=$(sed -n 's/.*"max": \([0-9.]*\).*/\1/p' <<<"$j")
-    echo "| $name | $(field frames_per_s "$j") | $mib | $pct | $p50 | $p90 | $p99 | $p999 | $max | $(field server_cpu_us_per_frame "$j") | $(field errors "$j") |"
-  done < "$tmp"
+  for n in "${notes[@]}"; do echo "- $n"; done
+  [ ${#notes[@]} -eq 0 ] || echo
+  echo "Servers: \`framed-poll\`, \`framed-epoll\`: framed-server \`--backend poll|epoll\`,"
+  echo "one worker; \`framed-epoll-w2\`: \`--backend epoll --workers 2\`; \`asio\`: Boost.Asio's"
+  echo "\`async_tcp_echo_server\` example (Debian libboost1.74-doc, built by"
+  echo "\`bench/peers/build.sh\`); \`node\`: Node.js \`net\` echo (\`bench/peers/node_echo.js\`)."
+  echo "Server CPU is the server process's user+system time over the window, per"
+  echo "frame; load CPU is framed-bench's own; RSS is the server's at the window's end."
   echo
-  echo "Frames/s and p99 against the number of connections (64-byte frames, 1 in"
-  echo "flight each), from \`bench/plot.sh\` (data in \`connections.dat\`):"
+  echo "| scenario | server | frames/s | MiB/s | p50 us | p99 us | server CPU us/frame | load CPU us/frame | server RSS KiB | errors |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for sc in "${scenarios[@]}"; do
+    name=${sc%% *}
+    for server in "${servers[@]}"; do
+      j=$(cell "$server" "$name")
+      [ -n "$j" ] || continue
+      p50=$(sed -n 's/.*"p50": \([0-9.]*\).*/\1/p' <<<"$j")
+      p99=$(sed -n 's/.*"p99": \([0-9.]*\).*/\1/p' <<<"$j")
+      echo "| $name | $server | $(field frames_per_s "$j") | $(field mib_per_s "$j") | $p50 | $p99 | $(field server_cpu_us_per_frame "$j") | $(field load_cpu_us_per_frame "$j") | $(field server_rss_kib "$j") | $(field errors "$j") |"
+    done
+  done
+  echo
+  echo "Same-run ratios (the targets of the scaling issue):"
+  echo
+  for n in 1000 10000; do
+    for s in framed-poll framed-epoll framed-epoll-w2; do
+      echo "- conns-$n, $s vs asio: server CPU per frame $(ratio "$(cpu $s conns-$n)" "$(cpu asio conns-$n)")x (target <= 0.9), frames/s $(ratio "$(fps $s conns-$n)" "$(fps asio conns-$n)")x (target >= 1)"
+    done
+  done
+  for s in framed-poll framed-epoll framed-epoll-w2 asio node; do
+    echo "- $s: CPU per frame at 10000 connections / at 1000: $(ratio "$(cpu $s conns-10000)" "$(cpu $s conns-1000)")x (target for framed <= 1.4)"
+  done
+  for s in framed-poll framed-epoll framed-epoll-w2 asio node; do
+    r1=$(field server_rss_kib "$(cell $s ping-pong)")
+    r2=$(field server_rss_kib "$(cell $s conns-10000)")
+    per=$(awk -v a="$r1" -v b="$r2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", (b - a) / 9999; else print "n/a" }')
+    echo "- $s: server RSS per connection at 10000 connections: $per KiB (target < 1)"
+  done
+  echo
+  echo "Frames/s and p99 against the number of connections: \`bench/plot.sh\`"
+  echo "(data in \`connections.dat\`):"
   echo
   echo "![frames/s and p99 vs connections](connections.png)"
   echo
-  echo "Commands:"
+  echo "Commands (peers started by the script on a free port first):"
   echo
-  while IFS=$'\t' read -r name cmd; do echo "- $name: \`$cmd\`"; done < "$cmds"
-  echo
-  echo "Raw JSON, one line per scenario:"
-  echo
-  echo '```'
-  cat "$tmp"
-  echo '```'
+  while IFS=$'\t' read -r server name cmd; do echo "- $name, $server: \`$cmd\`"; done < "$tmp/commands"
 } > "$out"
 echo "scenarios: wrote $out" >&2

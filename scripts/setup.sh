@@ -12,8 +12,15 @@ packages=(
   clang-format clang-tidy valgrind      # quality gate
   python3                               # scripts/mutation
 )
-# bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot
-if [ "${1:-}" = "--with-plot" ]; then packages+=(gnuplot-nox); fi
+# bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot; the
+# benchmark peers (bench/scenarios.sh): scripts/setup.sh --with-peers.
+for arg in "$@"; do
+  case $arg in
+    --with-plot) packages+=(gnuplot-nox) ;;
+    --with-peers) packages+=(libboost1.74-doc libboost-dev nodejs) ;;
+    *) echo "setup: unknown option $arg (--with-plot, --with-peers)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -175,8 +175,12 @@ std::optional<ExitStatus> ServerProcess::wait_exit(std::chrono::milliseconds tim
 
 std::string ServerProcess::stderr_text() const { return read_file(stderr_path_); }
 
-long ServerProcess::rss_kib() const {
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+long ServerProcess::rss_kib() const { return rss_kib_of(pid_); }
+
+double ServerProcess::cpu_seconds() const { return cpu_seconds_of(pid_); }
+
+long rss_kib_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string key;
   while (in >> key) {
     if (key == "VmRSS:") {
@@ -188,8 +192,8 @@ long ServerProcess::rss_kib() const {
   return 0;
 }
 
-double ServerProcess::cpu_seconds() const {
-  const std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
+double cpu_seconds_of(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   // Fields after the parenthesised command name; utime and stime are the
   // 14th and 15th fields of the whole line.
   const auto close = stat.rfind(')');

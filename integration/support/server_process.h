@@ -70,6 +70,11 @@ class ServerProcess {
   net::UniqueFd stdout_;
 };
 
+// User + system CPU seconds of any process, from /proc (0 if unavailable).
+double cpu_seconds_of(pid_t pid);
+// Resident set size of any process in KiB, from /proc (0 if unavailable).
+long rss_kib_of(pid_t pid);
+
 // Runs `path args...` to completion (killed after `timeout`) and returns its
 // exit status; `err` receives its stderr and `out` its stdout. The child
 // reads `input` on stdin.
