@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "framed/server.h"
 #include "net/socket.h"
 
 namespace framed::loop {
@@ -53,7 +54,7 @@ class Poller {
   virtual net::SysError wait(int timeout_ms, std::vector<Event>& out) = 0;
 };
 
-enum class Backend { poll, epoll };
+using Backend = framed::Backend;
 
 // Parses "auto", "poll" or "epoll" ("auto" is epoll on Linux).
 bool parse_backend(std::string_view text, Backend& out);

@@ -169,4 +169,33 @@ IoResult write_pair(int fd, std::span<const std::byte> first, std::span<const st
 
 IoResult write_some(int fd, std::span<const std::byte> buf) { return write_pair(fd, {}, buf); }
 
+IoResult write_spans(int fd, std::span<const std::span<const std::byte>> spans) {
+  constexpr std::size_t kMaxIov = 1024;  // IOV_MAX on Linux.
+  iovec iov[kMaxIov];
+  std::size_t n = 0;
+  for (const auto& s : spans) {
+    if (n == kMaxIov) break;
+    if (s.empty()) continue;
+    iov[n++] = {const_cast<std::byte*>(s.data()), s.size()};
+  }
+  IoResult r;
+  if (n == 0) return r;
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  for (;;) {
+    const ssize_t sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (sent >= 0) {
+      r.bytes = static_cast<std::size_t>(sent);
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      r.would_block = true;
+    } else {
+      r.error = {"sendmsg", errno};
+    }
+    return r;
+  }
+}
+
 }  // namespace framed::net

@@ -74,6 +74,11 @@ IoResult write_some(int fd, std::span<const std::byte> buf);
 // EINTR. `bytes` counts from the start of `first`.
 IoResult write_pair(int fd, std::span<const std::byte> first, std::span<const std::byte> second);
 
+// Writes the spans in order with one sendmsg(2) (MSG_NOSIGNAL), retried on
+// EINTR; at most IOV_MAX spans are attempted, so `bytes` may stop short of
+// the later ones. `bytes` counts from the start of the first span.
+IoResult write_spans(int fd, std::span<const std::span<const std::byte>> spans);
+
 // Sets an int socket option; returns the failing call on error.
 SysError set_int_option(int fd, int level, int name, int value);
 

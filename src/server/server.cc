@@ -18,8 +18,9 @@ std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count
 
 }  // namespace
 
-Server::Server(const Config& config, std::vector<net::UniqueFd> listeners)
-    : shared_(config), listeners_(std::move(listeners)) {}
+Server::Server(const Config& config, std::vector<net::UniqueFd> listeners,
+               HandlerFactory make_handler)
+    : shared_(config), make_handler_(std::move(make_handler)), listeners_(std::move(listeners)) {}
 
 Server::~Server() = default;
 
@@ -42,6 +43,12 @@ bool Server::prepare(std::string& error) {
     }
     workers_.push_back(
         std::make_unique<Worker>(i, shared_, std::move(poller), std::move(listeners_[i])));
+    auto handler = make_handler_(*workers_.back());
+    if (!handler) {
+      error = "the handler factory returned no handler";
+      return false;
+    }
+    workers_.back()->set_handler(std::move(handler));
     if (e = workers_.back()->init(); !e.ok()) {
       error = e.message();
       return false;
@@ -57,18 +64,19 @@ void Server::log_counters(const char* when) const {
     return std::to_string(sum);
   };
   auto line = [&](const std::string& head, auto value) {
+    const Config& o = shared_.config();
     return head + "accepted " + value(&Counters::accepted) + ", refused " +
            value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
-           ", protocol errors " + value(&Counters::protocol_errors) + ", frames echoed " +
-           value(&Counters::frames_echoed) + ", bytes echoed " + value(&Counters::bytes_echoed) +
-           ", open " + value(&Counters::open);
+           ", protocol errors " + value(&Counters::protocol_errors) + ", " + o.frames_label +
+           " " + value(&Counters::frames_echoed) + ", " + o.bytes_label + " " +
+           value(&Counters::bytes_echoed) + ", open " + value(&Counters::open);
   };
   log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
   if (workers_.size() > 1 && util::log_enabled(LogLevel::debug)) {
     for (const auto& w : workers_) {
       const Counters& c = w->counters();
       log(LogLevel::debug,
-          line("worker " + std::to_string(w->index()) + " counters (" + when + "): ",
+          line("worker " + std::to_string(w->worker_index()) + " counters (" + when + "): ",
                [&](std::atomic<std::uint64_t> Counters::*field) {
                  return std::to_string((c.*field).load(std::memory_order_relaxed));
                }));
@@ -111,10 +119,16 @@ int Server::run() {
       stopping = true;
       log(LogLevel::info, std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
       shared_.request_stop(Clock::now() + shared_.config().drain_timeout);
-      log(LogLevel::info, "shutting down: closing the listener, draining " +
+      for (auto& w : workers_) w->wake();
+      // Say it once it is true: every worker has closed its listener and
+      // begun its drain (bounded, should a worker be stuck).
+      const auto give_up = Clock::now() + std::chrono::seconds(2);
+      while (shared_.stop_acks() + finished < workers_.size() && Clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      log(LogLevel::info, "shutting down: listener closed, draining " +
                               std::to_string(shared_.open()) + " connection(s) within " +
                               ms_text(shared_.config().drain_timeout));
-      for (auto& w : workers_) w->wake();
       --stops;
     }
     if (stops > 0) {

@@ -19,7 +19,7 @@ class Server {
   // `listeners` holds one non-blocking listening socket per worker (all
   // bound to the same address with SO_REUSEPORT when there are several).
   // `config.max_conns` is the effective global limit.
-  Server(const Config& config, std::vector<net::UniqueFd> listeners);
+  Server(const Config& config, std::vector<net::UniqueFd> listeners, HandlerFactory make_handler);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -38,6 +38,7 @@ class Server {
   void log_counters(const char* when) const;
 
   Shared shared_;
+  HandlerFactory make_handler_;
   std::vector<net::UniqueFd> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   SignalSource signals_;

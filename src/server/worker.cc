@@ -132,6 +132,7 @@ int Worker::run() {
       if (e.readable || e.error) on_readable(slot, now);
       if (slots_[slot] && (e.writable || e.error)) on_writable(slot, now);
       if (slots_[slot]) settle(slot, now);
+      if (!dirty_.empty()) process_dirty(now);
     }
     expire_timers(now);
   }
@@ -183,6 +184,8 @@ void Worker::begin_shutdown(Clock::time_point now) {
     }
     if (slots_[s]) settle(s, now);
   }
+  process_dirty(now);
+  shared_.ack_stop();
 }
 
 void Worker::close_listener() {
@@ -247,9 +250,10 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
       slot = slots_.size();
       slots_.emplace_back();
     }
-    slots_[slot] =
-        std::make_unique<Conn>(std::move(conn_fd), next_id_++, peer.to_string(), config_.max_frame);
+    slots_[slot] = std::make_unique<Conn>(this, std::move(conn_fd), next_id_++, slot,
+                                          peer.to_string(), config_.max_frame);
     Conn& c = *slots_[slot];
+    slot_of_[c.id] = slot;
     c.last_activity = now;
     c.last_progress = now;
     ++open_conns_;
@@ -261,9 +265,14 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
     }
     c.interest = loop::kRead;
     log(LogLevel::debug, "conn " + c.peer + " accepted");
-    if (shutting_down_) begin_close(c, now, "server shutting down", LogLevel::debug);
+    if (shutting_down_) {
+      begin_close(c, now, "server shutting down", LogLevel::debug);
+    } else {
+      handler_->on_open(c);
+    }
     advance_close(slot, now);
-    if (slots_[slot]) settle(slot, now);
+    process_dirty(now);
+    if (slots_[slot] && slots_[slot]->id == c.id) settle(slot, now);
   }
 }
 
@@ -304,9 +313,16 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
         close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
         return;
       }
-      // The echo stops exactly where the input stopped: release the header
-      // bytes held back while they could still turn out oversize.
-      if (!echo(slot, {}, c.session.end_of_input(), now)) return;
+      // The handler learns of the end, with the header bytes held back while
+      // they could still turn out oversize (an echo sends them: the echo
+      // stops exactly where the input stopped).
+      if (c.phase == Phase::open) {
+        batch_conn_ = &c;
+        batch_input_ = {};
+        handler_->on_end_of_input(c, c.session.end_of_input());
+        batch_conn_ = nullptr;
+        if (!flush_batch(slot, now)) return;
+      }
       const std::uint64_t at = c.session.decoder().offset();
       if (c.session.in_frame()) {
         begin_close(c, now, "peer closed mid-frame at stream offset " + std::to_string(at),
@@ -321,8 +337,9 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
 
     const auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
     const auto frames_before = c.session.frames_done();
-    const auto used = c.session.consume(got, c.draining);
-    if (!echo(slot, used.prefix, used.echo, now)) return;
+    const auto used = deliver(c, got);
+    if (!flush_batch(slot, now)) return;
+    if (c.phase != Phase::open) break;  // The handler closed it.
     if (used.error != DecodeError::none) {
       bump(counters_.protocol_errors);
       const auto length = c.session.decoder().frame_length();
@@ -360,28 +377,121 @@ void Worker::on_writable(std::size_t slot, Clock::time_point now) {
   advance_close(slot, now);
 }
 
-bool Worker::echo(std::size_t slot, std::span<const std::byte> prefix,
-                  std::span<const std::byte> bytes, Clock::time_point now) {
+Session::Consumed Worker::deliver(Conn& c, std::span<const std::byte> got) {
+  batch_conn_ = &c;
+  batch_input_ = got;
+  Session::Consumed used;
+  if (handler_->delivery() == Delivery::chunks) {
+    used = c.session.read(got, c.draining, [&](const Chunk& chunk) {
+      if (c.phase == Phase::open) handler_->on_chunk(c, chunk);
+    });
+  } else {
+    used = c.session.read(got, c.draining, [&](const Chunk& chunk) {
+      if (c.phase != Phase::open) return;
+      if (chunk.first && chunk.last) {
+        handler_->on_frame(c, chunk.payload);  // Whole in this read: no copy.
+        return;
+      }
+      // Grows with the bytes that arrive, never with the announced length.
+      if (chunk.first) c.frame_buf.clear();
+      c.frame_buf.insert(c.frame_buf.end(), chunk.payload.begin(), chunk.payload.end());
+      if (chunk.last) {
+        handler_->on_frame(c, c.frame_buf);
+        c.frame_buf.clear();
+        if (c.frame_buf.capacity() > (1U << 20U)) c.frame_buf.shrink_to_fit();
+      }
+    });
+  }
+  batch_conn_ = nullptr;
+  batch_input_ = {};
+  return used;
+}
+
+bool Worker::send(Conn& c, std::span<const std::byte> bytes) {
+  if (c.phase != Phase::open || c.destroying) return false;
+  if (bytes.empty()) return true;
+  if (&c == batch_conn_ && c.session.pending_bytes() == 0) {
+    const bool in_input = !batch_input_.empty() && bytes.data() >= batch_input_.data() &&
+                          bytes.data() + bytes.size() <= batch_input_.data() + batch_input_.size();
+    if (in_input) {
+      // Adjacent views merge: an echo of a whole read is one piece.
+      if (!batch_.empty() && batch_.back().data != nullptr &&
+          batch_.back().data + batch_.back().size == bytes.data()) {
+        batch_.back().size += bytes.size();
+      } else {
+        batch_.push_back({bytes.data(), 0, bytes.size()});
+      }
+    } else {
+      if (!batch_.empty() && batch_.back().data == nullptr) {
+        batch_.back().size += bytes.size();
+      } else {
+        batch_.push_back({nullptr, stage_.size(), bytes.size()});
+      }
+      stage_.insert(stage_.end(), bytes.begin(), bytes.end());
+    }
+    return true;
+  }
+  // Behind a backlog (order matters), or to another connection: queue it
+  // and write it once the handler's callback has returned.
+  c.session.queue(bytes);
+  mark_dirty(c);
+  return true;
+}
+
+bool Worker::flush_batch(std::size_t slot, Clock::time_point now) {
   Conn& c = *slots_[slot];
-  if (prefix.empty() && bytes.empty()) return true;
-  if (c.session.pending_bytes() > 0) {
-    // Order matters: behind a backlog, the echo waits its turn.
-    c.session.queue(prefix);
-    c.session.queue(bytes);
-    return flush(slot, now);
+  if (batch_.empty()) return true;
+  std::vector<std::span<const std::byte>> spans;
+  spans.reserve(batch_.size());
+  for (const Piece& p : batch_) {
+    spans.emplace_back(p.data != nullptr ? p.data : stage_.data() + p.offset, p.size);
   }
   // The common case: write straight from the read buffer, in the same
   // wake-up, and copy only what the socket would not take.
-  const net::IoResult r = net::write_pair(c.fd.get(), prefix, bytes);
+  const net::IoResult r = net::write_spans(c.fd.get(), spans);
   if (!r.error.ok()) {
+    batch_.clear();
+    stage_.clear();
     close_now(slot, r.error.message(), LogLevel::info);
     return false;
   }
-  wrote(c, prefix, bytes, r.bytes, now);
-  const std::size_t from_prefix = std::min(r.bytes, prefix.size());
-  c.session.queue(prefix.subspan(from_prefix));
-  c.session.queue(bytes.subspan(r.bytes - from_prefix));
+  std::size_t left = r.bytes;
+  for (const auto& span : spans) {
+    const std::size_t took = std::min(left, span.size());
+    if (took > 0) wrote(c, {}, span.first(took), took, now);
+    c.session.queue(span.subspan(took));
+    left -= took;
+  }
+  batch_.clear();
+  stage_.clear();
   return true;
+}
+
+void Worker::request_close(Conn& c, std::string_view why) {
+  if (c.phase != Phase::open || c.destroying) return;
+  begin_close(c, Clock::now(), std::string(why), LogLevel::info);
+  mark_dirty(c);
+}
+
+void Worker::mark_dirty(Conn& c) {
+  if (c.dirty) return;
+  c.dirty = true;
+  dirty_.emplace_back(c.slot, c.id);
+}
+
+void Worker::process_dirty(Clock::time_point now) {
+  // Flushing may close a connection, whose on_close may dirty others: take
+  // the list as it grows.
+  for (std::size_t i = 0; i < dirty_.size(); ++i) {
+    const auto [slot, id] = dirty_[i];
+    if (slot >= slots_.size() || !slots_[slot] || slots_[slot]->id != id) continue;
+    slots_[slot]->dirty = false;
+    if (&*slots_[slot] == batch_conn_) continue;  // Its own read path flushes it.
+    if (!flush(slot, now)) continue;
+    advance_close(slot, now);
+    if (slots_[slot]) settle(slot, now);
+  }
+  dirty_.clear();
 }
 
 bool Worker::flush(std::size_t slot, Clock::time_point now) {
@@ -464,6 +574,9 @@ void Worker::advance_close(std::size_t slot, Clock::time_point now) {
 void Worker::close_now(std::size_t slot, const std::string& why, LogLevel level) {
   Conn& c = *slots_[slot];
   log(level, "conn " + c.peer + " " + why);
+  c.destroying = true;
+  handler_->on_close(c);
+  slot_of_.erase(c.id);
   poller_->remove(c.fd.get());
   slots_[slot].reset();
   free_slots_.push_back(slot);
@@ -572,3 +685,43 @@ void Worker::expire_timers(Clock::time_point now) {
 }
 
 }  // namespace framed::server
+
+namespace framed {
+
+using server::Worker;
+
+bool Connection::send(std::span<const std::byte> bytes) {
+  auto& c = static_cast<Worker::Conn&>(*this);
+  return static_cast<Worker*>(loop_)->send(c, bytes);
+}
+
+bool Connection::send_frame(std::span<const std::byte> payload) {
+  const auto header = encode_header(static_cast<std::uint32_t>(payload.size()));
+  return payload.size() <= 0xFFFFFFFFU && send(header) && send(payload);
+}
+
+std::size_t Connection::pending_bytes() const noexcept {
+  return static_cast<const Worker::Conn&>(*this).session.pending_bytes();
+}
+
+void Connection::close(std::string_view why) {
+  auto& c = static_cast<Worker::Conn&>(*this);
+  static_cast<Worker*>(loop_)->request_close(c, why);
+}
+
+Connection* Loop::find(std::uint64_t id) noexcept {
+  auto& w = static_cast<Worker&>(*this);
+  const auto it = w.slot_of_.find(id);
+  return it == w.slot_of_.end() ? nullptr : w.slots_[it->second].get();
+}
+
+void Loop::for_each(const std::function<void(Connection&)>& f) {
+  auto& w = static_cast<Worker&>(*this);
+  for (auto& c : w.slots_) {
+    if (c && !c->destroying) f(*c);
+  }
+}
+
+std::size_t Loop::index() const noexcept { return static_cast<const Worker&>(*this).index_; }
+
+}  // namespace framed

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <queue>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@
 #include "net/fd.h"
 #include "net/socket.h"
 #include "server/config.h"
-#include "server/echo_session.h"
+#include "framed/server.h"
+#include "server/session.h"
 #include "util/log.h"
 
 namespace framed::server {
@@ -74,6 +76,12 @@ class Shared {
   [[nodiscard]] Clock::time_point drain_deadline() const noexcept {
     return Clock::time_point(Clock::duration(deadline_ns_.load(std::memory_order_relaxed)));
   }
+  // A worker has acted on the stop (its listener is closed, its drain has
+  // begun); the signal thread waits for all before saying so.
+  void ack_stop() noexcept { stop_acks_.fetch_add(1, std::memory_order_acq_rel); }
+  [[nodiscard]] std::size_t stop_acks() const noexcept {
+    return stop_acks_.load(std::memory_order_acquire);
+  }
   void request_exit() noexcept { exit_.store(true, std::memory_order_release); }
   [[nodiscard]] bool exit_requested() const noexcept {
     return exit_.load(std::memory_order_acquire);
@@ -84,15 +92,18 @@ class Shared {
   std::atomic<std::size_t> open_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> exit_{false};
+  std::atomic<std::size_t> stop_acks_{0};
   std::atomic<Clock::rep> deadline_ns_{0};
 };
 
-class Worker {
+class Worker final : public Loop {
  public:
   // Takes its backend and its listening socket (non-blocking; may be empty
-  // for a worker that only serves connections handed to it).
+  // for a worker that only serves connections handed to it). The handler is
+  // set with set_handler() before init().
   Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> poller,
          net::UniqueFd listener);
+  void set_handler(std::unique_ptr<Handler> handler) { handler_ = std::move(handler); }
   ~Worker() = default;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -109,9 +120,12 @@ class Worker {
   void wake() noexcept;
 
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
-  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  [[nodiscard]] std::size_t worker_index() const noexcept { return index_; }
 
  private:
+  friend class framed::Connection;
+  friend class framed::Loop;
+
   enum class Phase {
     open,     // Reading and echoing.
     closing,  // No more input is echoed; flushing the backlog.
@@ -119,11 +133,15 @@ class Worker {
               // everything we sent, or sends EOF, or stops making progress.
   };
 
-  struct Conn {
+  struct Conn final : Connection {
     net::UniqueFd fd;
     std::uint64_t id = 0;
+    std::size_t slot = 0;
     std::string peer;
-    EchoSession session;
+    Session session;
+    std::vector<std::byte> frame_buf;  // Delivery::frames: the frame so far.
+    bool dirty = false;                // Queued output or a close to act on.
+    bool destroying = false;           // In on_close: sends are ignored.
     Phase phase = Phase::open;
     unsigned interest = loop::kNone;  // As registered with the backend.
     bool peer_eof = false;            // The peer will send no more.
@@ -146,8 +164,14 @@ class Worker {
     std::uint64_t acked = 0;       // Of those, acknowledged as last seen.
     Clock::time_point scheduled = Clock::time_point::max();  // Timer entry.
 
-    Conn(net::UniqueFd f, std::uint64_t i, std::string p, std::uint32_t max_frame)
-        : fd(std::move(f)), id(i), peer(std::move(p)), session(max_frame) {}
+    Conn(Worker* w, net::UniqueFd f, std::uint64_t i, std::size_t s, std::string p,
+         std::uint32_t max_frame)
+        : Connection(i, p, w),
+          fd(std::move(f)),
+          id(i),
+          slot(s),
+          peer(std::move(p)),
+          session(max_frame) {}
   };
 
   struct Timer {
@@ -172,10 +196,26 @@ class Worker {
 
   void on_readable(std::size_t slot, Clock::time_point now);
   void on_writable(std::size_t slot, Clock::time_point now);
-  // Sends the echo of one read: directly when nothing is queued, queueing
-  // whatever the socket does not take. Returns false if the connection died.
-  bool echo(std::size_t slot, std::span<const std::byte> prefix, std::span<const std::byte> bytes,
-            Clock::time_point now);
+  // Hands one read's bytes to the handler as chunks or frames. Returns what
+  // the session consumed.
+  Session::Consumed deliver(Conn& c, std::span<const std::byte> got);
+
+  // Connection::send: queues `bytes` for `c`. While `c`'s input is being
+  // delivered and nothing is queued before, bytes are gathered into the
+  // batch (views of the read buffer where possible) and written by one
+  // sendmsg when the read is done; otherwise they join the backlog.
+  bool send(Conn& c, std::span<const std::byte> bytes);
+  // Writes the batch gathered for the connection being read; what the
+  // socket does not take is copied to its backlog. Returns false if the
+  // connection died.
+  bool flush_batch(std::size_t slot, Clock::time_point now);
+  // Connection::close: begins a graceful close, acted on after the
+  // handler's callback returns (a handler never sees a connection vanish
+  // under it).
+  void request_close(Conn& c, std::string_view why);
+  void mark_dirty(Conn& c);
+  // Flushes and moves on every connection a handler wrote to or closed.
+  void process_dirty(Clock::time_point now);
   // Writes what the session has pending; closes the connection on a write
   // error. Returns false if the connection is gone.
   bool flush(std::size_t slot, Clock::time_point now);
@@ -222,6 +262,20 @@ class Worker {
   bool shutting_down_ = false;
   Clock::time_point drain_deadline_{};
   Counters counters_;
+
+  std::unique_ptr<Handler> handler_;
+  std::unordered_map<std::uint64_t, std::size_t> slot_of_;  // Connection id -> slot.
+  // The batch of the connection whose input is being delivered.
+  struct Piece {
+    const std::byte* data;  // Into the read buffer, or null: staged.
+    std::size_t offset;     // Into stage_, when staged.
+    std::size_t size;
+  };
+  Conn* batch_conn_ = nullptr;
+  std::span<const std::byte> batch_input_;  // Bytes that may be sent by view.
+  std::vector<Piece> batch_;
+  std::vector<std::byte> stage_;
+  std::vector<std::pair<std::size_t, std::uint64_t>> dirty_;  // (slot, id)
 };
 
 }  // namespace framed::server

@@ -1,14 +1,17 @@
 // Leveled logging to stderr, one line per call:
 //   2026-11-25T13:40:00.123Z info  message
-// Not thread-safe by design: framed-server has one thread.
+// The level is set once, before any worker thread starts; each line is one
+// fprintf, which stdio keeps whole when several threads log at once.
 #pragma once
 
 #include <optional>
 #include <string_view>
 
+#include "framed/server.h"
+
 namespace framed::util {
 
-enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+using LogLevel = framed::LogLevel;
 
 // "debug", "info", "warn", "error" or "off"; nullopt for anything else.
 std::optional<LogLevel> parse_log_level(std::string_view text);

@@ -1,0 +1,169 @@
+// framed::server: run a service of length-prefixed frames over TCP.
+//
+// The library owns everything a robust frame server needs: listeners,
+// worker threads with an event loop each (poll or epoll), the connection
+// limit, backpressure with bounded memory, idle and frame timeouts, the
+// lingering close that never destroys data already sent, and the drain on
+// SIGINT/SIGTERM (spec/PROTOCOL.md §6). A service supplies a Handler: it
+// sees connections open and close and their frames arrive, and sends bytes
+// to its own connection or to any other connection of the same loop.
+//
+//   struct Echo : framed::Handler {
+//     framed::Delivery delivery() const noexcept override { return framed::Delivery::chunks; }
+//     void on_chunk(framed::Connection& c, const framed::Chunk& chunk) override {
+//       if (chunk.first) c.send(chunk.header);
+//       c.send(chunk.payload);
+//     }
+//   };
+//   return framed::serve(options, [](framed::Loop&) { return std::make_unique<Echo>(); });
+//
+// Threading: each worker calls its own handler from its own thread only;
+// a Connection and a Loop may be used only from their worker's callbacks.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "framed/decoder.h"
+
+namespace framed {
+
+// How the event loop waits for sockets. poll is the portable reference;
+// epoll scales with connections (Linux).
+enum class Backend : std::uint8_t { poll, epoll };
+
+// Log verbosity; logs go to stderr, one line per event.
+enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // Address or name to listen on.
+  std::uint16_t port = 7777;       // 0 picks a free port (printed).
+  std::size_t max_conns = 1024;    // One limit across all workers.
+  std::chrono::milliseconds idle_timeout{60'000};   // 0 disables.
+  std::chrono::milliseconds frame_timeout{30'000};  // 0 disables.
+  std::chrono::milliseconds drain_timeout{5'000};
+  // A closing connection is closed once the peer has acknowledged all we
+  // sent or sent EOF; failing that, after linger_timeout without progress,
+  // or linger_time after the close began.
+  std::chrono::milliseconds linger_timeout{5'000};
+  std::chrono::milliseconds linger_time{30'000};
+  std::uint32_t max_frame = kDefaultMaxFrame;  // Larger lengths close the connection.
+  // Pending output above which a connection is no longer read.
+  std::size_t backlog_cap = 256U << 10U;
+  // Bytes per read(2), into one buffer per worker.
+  std::size_t read_chunk = 64U << 10U;
+  Backend backend = Backend::epoll;
+  std::size_t workers = 1;
+  LogLevel log_level = LogLevel::info;
+  // The program's name in its start-up log line.
+  std::string name = "framed-server";
+  // How the counters name the frames and bytes written to peers.
+  std::string frames_label = "frames echoed";
+  std::string bytes_label = "bytes echoed";
+};
+
+// How a handler receives frames.
+enum class Delivery : std::uint8_t {
+  // Each frame as it arrives, in chunks that view the read buffer: no copy,
+  // and memory independent of the frame size.
+  chunks,
+  // Each frame whole, as one contiguous span; the library buffers it (up
+  // to max_frame, growing with the bytes that actually arrive).
+  frames,
+};
+
+// One piece of a frame, delivered with Delivery::chunks.
+struct Chunk {
+  std::uint32_t frame_length = 0;  // The whole payload's length.
+  std::uint32_t offset = 0;        // Of payload[0] within the payload.
+  // The frame's 4 header bytes; set when `first` (empty otherwise).
+  std::span<const std::byte> header;
+  std::span<const std::byte> payload;  // May be empty.
+  bool first = false;  // The header was validated just now.
+  bool last = false;   // This chunk ends the frame.
+};
+
+class Loop;
+
+// A connection, as a handler sees it. Valid from on_open to the end of
+// on_close; use it only from callbacks of its own loop.
+class Connection {
+ public:
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }  // Unique per loop.
+  [[nodiscard]] const std::string& peer() const noexcept { return peer_; }  // "1.2.3.4:5"
+  [[nodiscard]] Loop& loop() const noexcept { return *loop_; }
+
+  // Queues bytes for the peer, after everything sent before. Bytes that lie
+  // in the buffer being delivered to this connection's handler are sent
+  // from there without a copy (so send(chunk.payload) costs nothing until
+  // the batch is written); any other bytes are copied. Returns false (and
+  // queues nothing) once the connection is closing.
+  bool send(std::span<const std::byte> bytes);
+  // Queues one frame: its header, then `payload`.
+  bool send_frame(std::span<const std::byte> payload);
+  // Bytes queued but not yet taken by the socket.
+  [[nodiscard]] std::size_t pending_bytes() const noexcept;
+  // Closes gracefully: reading stops, what was queued is delivered, then
+  // the lingering close (the peer's unread input never resets it away).
+  // `why` is logged with the peer's address.
+  void close(std::string_view why);
+
+ protected:
+  Connection(std::uint64_t id, std::string peer, Loop* loop)
+      : id_(id), peer_(std::move(peer)), loop_(loop) {}
+  ~Connection() = default;
+
+ private:
+  std::uint64_t id_;
+  std::string peer_;
+  Loop* loop_;
+};
+
+// One worker's event loop, as a handler sees it.
+class Loop {
+ public:
+  // The connection with this id on this loop, or null.
+  [[nodiscard]] Connection* find(std::uint64_t id) noexcept;
+  // Calls `f` for every open connection of this loop (closing ones too).
+  void for_each(const std::function<void(Connection&)>& f);
+  [[nodiscard]] std::size_t index() const noexcept;  // 0 .. workers - 1
+
+ protected:
+  Loop() = default;
+  ~Loop() = default;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  [[nodiscard]] virtual Delivery delivery() const noexcept { return Delivery::frames; }
+  virtual void on_open(Connection& /*c*/) {}
+  // Delivery::chunks: every piece of every frame, in order.
+  virtual void on_chunk(Connection& /*c*/, const Chunk& /*chunk*/) {}
+  // Delivery::frames: every whole frame, in order.
+  virtual void on_frame(Connection& /*c*/, std::span<const std::byte> /*payload*/) {}
+  // The peer ended its input (EOF). `held` is the 1-3 header bytes of a
+  // frame begun but not yet validated, if any (with chunks, everything
+  // else has been delivered; with frames, a partial frame is dropped).
+  virtual void on_end_of_input(Connection& /*c*/, std::span<const std::byte> /*held*/) {}
+  // The connection is about to be destroyed; sends are ignored now.
+  virtual void on_close(Connection& /*c*/) {}
+};
+
+// Makes the handler of one worker; called once per worker, on the main
+// thread, before any worker starts.
+using HandlerFactory = std::function<std::unique_ptr<Handler>(Loop&)>;
+
+// Listens, prints "listening on HOST:PORT" on stdout, and serves until a
+// SIGINT or SIGTERM drain completes (SIGUSR1 logs the counters). Raises
+// RLIMIT_NOFILE to fit max_conns, or lowers the limit with a warning.
+// Returns the process exit status: 0 after a drain, 1 when it cannot start
+// (the reason on stderr) or after a second signal.
+int serve(const ServerOptions& options, const HandlerFactory& make_handler);
+
+}  // namespace framed

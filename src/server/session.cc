@@ -1,0 +1,36 @@
+#include "server/session.h"
+
+namespace framed::server {
+
+void Session::queue(std::span<const std::byte> bytes) {
+  out_.insert(out_.end(), bytes.begin(), bytes.end());
+}
+
+void Session::mark_written(std::size_t n) noexcept {
+  head_ += n;
+  if (head_ == out_.size()) {
+    // Everything is out: reuse the storage from the start, and give back a
+    // large buffer so idle connections stay small.
+    out_.clear();
+    head_ = 0;
+    if (out_.capacity() > (512U << 10U)) out_.shrink_to_fit();
+  } else if (head_ >= (256U << 10U) && head_ * 2 >= out_.size()) {
+    // Compact once the written prefix dominates, so the buffer stays bounded
+    // by the backlog cap rather than growing with everything ever sent.
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+std::uint64_t Session::note_written(std::span<const std::byte> bytes) noexcept {
+  std::uint64_t done = 0;
+  while (!bytes.empty()) {
+    const DecodeResult r = written_.feed(bytes);
+    bytes = bytes.subspan(r.consumed);
+    if (r.status == DecodeStatus::chunk && r.frame_end) ++done;
+    if (r.status != DecodeStatus::chunk) break;
+  }
+  return done;
+}
+
+}  // namespace framed::server
