@@ -53,9 +53,28 @@ std::vector<char*> make_argv(const std::string& path, const std::vector<std::str
   return argv;
 }
 
+// The parent's environment with `env` ("NAME=VALUE") entries replacing or
+// adding variables. The strings live in `storage`; built before fork, since
+// the child must not allocate.
+std::vector<char*> make_envp(const std::vector<std::string>& env,
+                             std::vector<std::string>& storage) {
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& add : env) replaced = replaced || add.substr(0, add.find('=')) == name;
+    if (!replaced) storage.push_back(entry);
+  }
+  storage.insert(storage.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& s : storage) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  return envp;
+}
+
 // In the child, between fork and exec: only async-signal-safe calls.
 [[noreturn]] void exec_child(char* const* argv, int out_fd, int err_fd, const SpawnOptions* options,
-                             int in_fd = -1) {
+                             int in_fd = -1, char* const* envp = nullptr) {
   if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
@@ -72,7 +91,11 @@ std::vector<char*> make_argv(const std::string& path, const std::vector<std::str
     }
     for (int i = 0; i < options->leak_fds; ++i) ::open("/dev/null", O_RDONLY);
   }
-  ::execv(argv[0], argv);
+  if (envp != nullptr) {
+    ::execve(argv[0], argv, envp);
+  } else {
+    ::execv(argv[0], argv);
+  }
   std::_Exit(127);
 }
 
@@ -96,8 +119,10 @@ bool ServerProcess::start(const std::string& path, const SpawnOptions& options,
   stderr_path_ = temp_path();
   const int err_fd = ::open(stderr_path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const auto argv = make_argv(path, options.args);
+  std::vector<std::string> env_storage;
+  const auto envp = make_envp(options.env, env_storage);
   pid_ = ::fork();
-  if (pid_ == 0) exec_child(argv.data(), out_pipe[1], err_fd, &options);
+  if (pid_ == 0) exec_child(argv.data(), out_pipe[1], err_fd, &options, -1, envp.data());
   ::close(out_pipe[1]);
   ::close(err_fd);
   stdout_.reset(out_pipe[0]);
@@ -197,7 +222,7 @@ bool ServerProcess::wait_for_log(const std::string& needle,
 
 ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& args,
                        std::string& out, std::string& err, std::chrono::milliseconds timeout,
-                       const std::string& input) {
+                       const std::string& input, const std::vector<std::string>& env) {
   const std::string in_path = temp_path();
   {
     std::ofstream in_file(in_path);
@@ -209,8 +234,10 @@ ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& 
   const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const auto argv = make_argv(path, args);
+  std::vector<std::string> env_storage;
+  const auto envp = make_envp(env, env_storage);
   const pid_t pid = ::fork();
-  if (pid == 0) exec_child(argv.data(), out_fd, err_fd, nullptr, in_fd);
+  if (pid == 0) exec_child(argv.data(), out_fd, err_fd, nullptr, in_fd, envp.data());
   ::close(in_fd);
   ::unlink(in_path.c_str());
   ::close(out_fd);
