@@ -40,6 +40,14 @@ DriveResult decode_chunked(std::uint32_t limit, std::span<const std::byte> input
             (r.payload.data() < lo || r.payload.data() + r.payload.size() > hi)) {
           violate("payload view outside the consumed input");
         }
+        // A call consumes up to the end of the chunk it reports, no further.
+        if (!r.payload.empty() && r.payload.data() + r.payload.size() != hi) {
+          violate("consumed past the end of the chunk");
+        }
+        // Only a zero-length frame is reported as an empty chunk.
+        if (r.payload.empty() && !(r.frame_end && r.frame_length == 0)) {
+          violate("empty chunk that is not a zero-length frame");
+        }
         if (r.chunk_offset == 0 && !in_frame) {
           out.outcome.frames.emplace_back();
           in_frame = true;
