@@ -44,9 +44,12 @@ DriveResult decode_chunked(std::uint32_t limit, std::span<const std::byte> input
         if (!r.payload.empty() && r.payload.data() + r.payload.size() != hi) {
           violate("consumed past the end of the chunk");
         }
-        // Only a zero-length frame is reported as an empty chunk.
+        // Only a zero-length frame is reported as an empty chunk. Any other
+        // empty chunk is a violation, and one that consumed nothing would
+        // make the caller loop forever, so the drive stops there.
         if (r.payload.empty() && !(r.frame_end && r.frame_length == 0)) {
           violate("empty chunk that is not a zero-length frame");
+          if (r.consumed == 0) return out;
         }
         if (r.chunk_offset == 0 && !in_frame) {
           out.outcome.frames.emplace_back();
