@@ -60,10 +60,9 @@ void check_seed(const std::filesystem::path& path, const std::vector<char>& byte
     return;
   }
   const auto& want_pattern = it->second.split->pattern;
-  if (in.limit != v.limit || !std::equal(in.stream.begin(), in.stream.end(), v.input.begin(),
-                                         v.input.end()) ||
-      !std::equal(in.pattern.begin(), in.pattern.end(), want_pattern.begin(),
-                  want_pattern.end())) {
+  if (in.limit != v.limit ||
+      !std::equal(in.stream.begin(), in.stream.end(), v.input.begin(), v.input.end()) ||
+      !std::equal(in.pattern.begin(), in.pattern.end(), want_pattern.begin(), want_pattern.end())) {
     seed_failure(path, "limit, pattern or input differ from vector " + v.name);
     return;
   }

@@ -81,8 +81,8 @@ TEST(AllocGuardServer, StreamsAFrameAnnouncingFourGibWithoutAllocatingIt) {
       << "eof " << ex.eof << " reset " << ex.reset << " timed out " << ex.timed_out
       << "; server log:\n"
       << server.stderr_text();
-  EXPECT_TRUE(ex.received == sent) << "received " << ex.received.size() << " of " << sent.size()
-                                   << " bytes";
+  EXPECT_TRUE(ex.received == sent)
+      << "received " << ex.received.size() << " of " << sent.size() << " bytes";
   EXPECT_FALSE(server.wait_exit(0ms).has_value()) << "server died; log:\n" << server.stderr_text();
   EXPECT_EQ(server.stderr_text().find(alloc_guard_message()), std::string::npos)
       << server.stderr_text();

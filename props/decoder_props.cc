@@ -149,8 +149,8 @@ RC_GTEST_PROP(DecoderProps, LengthsNearFourGibUnderLimitsNearFourGib, ()) {
   const auto delta = *rc::gen::element<std::int64_t>(-3, -2, -1, 0, 1, 2);
   const std::uint64_t length = std::min<std::uint64_t>(
       static_cast<std::uint64_t>(static_cast<std::int64_t>(limit) + delta), 0xFFFFFFFFULL);
-  const auto prefix_sizes = *rc::gen::container<std::vector<std::uint32_t>>(
-      rc::gen::inRange<std::uint32_t>(0, 20));
+  const auto prefix_sizes =
+      *rc::gen::container<std::vector<std::uint32_t>>(rc::gen::inRange<std::uint32_t>(0, 20));
   const auto tail = *rc::gen::inRange<std::size_t>(0, 64);
   const auto pattern = *chunk_pattern();
 
@@ -189,8 +189,8 @@ RC_GTEST_PROP(DecoderProps, LengthsNearFourGibUnderLimitsNearFourGib, ()) {
 // the first header announcing one byte or more is frame_too_large.
 RC_GTEST_PROP(DecoderProps, LimitZeroAcceptsOnlyEmptyFrames, ()) {
   const auto empties = *rc::gen::inRange<std::size_t>(0, 20);
-  const auto bad_length = *rc::gen::oneOf(rc::gen::inRange<std::uint32_t>(1, 300),
-                                          rc::gen::arbitrary<std::uint32_t>());
+  const auto bad_length =
+      *rc::gen::oneOf(rc::gen::inRange<std::uint32_t>(1, 300), rc::gen::arbitrary<std::uint32_t>());
   const bool end_with_bad = *rc::gen::arbitrary<bool>();
   const auto pattern = *chunk_pattern();
 

@@ -101,8 +101,7 @@ TEST(VectorLoader, RejectsMalformedValues) {
   EXPECT_EQ(load_error("[a]\ninput = 0\nend = ok\n"), "t:2: bad hex input");
   EXPECT_EQ(load_error("[a]\nlimit = 4294967296\ninput =\nend = ok\n"), "t:2: bad limit");
   EXPECT_EQ(load_error("[a]\ninput =\nend = none @ 0\n"), "t:3: bad end: none @ 0");
-  EXPECT_EQ(load_error("[a]\ninput =\nend = truncated_header\n"),
-            "t:3: bad end: truncated_header");
+  EXPECT_EQ(load_error("[a]\ninput =\nend = truncated_header\n"), "t:3: bad end: truncated_header");
   EXPECT_EQ(load_error("input =\n"), "t:1: key before the first [case]");
 }
 
