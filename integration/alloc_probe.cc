@@ -17,21 +17,29 @@ int main(int argc, char** argv) {
   }
   const std::string function = argv[1];
   const auto size = static_cast<std::size_t>(std::strtoull(argv[2], nullptr, 10));
+  if (function == "new") {
+    void* p = ::operator new(size);
+    // A volatile write keeps the allocation observable.
+    *static_cast<volatile char*>(p) = 1;
+    std::printf("granted %zu bytes by new\n", size);
+    ::operator delete(p);
+    return 0;
+  }
   void* p = nullptr;
   if (function == "malloc") {
     p = std::malloc(size);
   } else if (function == "calloc") {
     p = std::calloc(1, size);
   } else if (function == "realloc") {
-    p = std::realloc(std::malloc(16), size);
+    void* small = std::malloc(16);
+    p = std::realloc(small, size);
+    if (p == nullptr) std::free(small);
   } else if (function == "aligned_alloc") {
     p = std::aligned_alloc(64, (size + 63) / 64 * 64);
   } else if (function == "posix_memalign") {
     if (posix_memalign(&p, 64, size) != 0) p = nullptr;
   } else if (function == "memalign") {
     p = memalign(64, size);
-  } else if (function == "new") {
-    p = ::operator new(size);
   } else {
     std::fprintf(stderr, "alloc_probe: unknown function %s\n", function.c_str());
     return 2;
@@ -40,10 +48,6 @@ int main(int argc, char** argv) {
   // A volatile write keeps the allocation observable.
   *static_cast<volatile char*>(p) = 1;
   std::printf("granted %zu bytes by %s\n", size, function.c_str());
-  if (function == "new") {
-    ::operator delete(p);
-  } else {
-    std::free(p);
-  }
+  std::free(p);
   return 0;
 }

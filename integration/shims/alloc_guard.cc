@@ -17,8 +17,10 @@
 #include <cstdint>
 #include <cstdlib>
 
+// glibc's allocator under names the shim does not replace. The names are
+// glibc's, hence reserved ones.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 extern "C" {
-// glibc's allocator under names the shim does not replace.
 void* __libc_malloc(std::size_t size);
 void* __libc_calloc(std::size_t count, std::size_t size);
 void* __libc_realloc(void* ptr, std::size_t size);
@@ -26,6 +28,7 @@ void* __libc_memalign(std::size_t alignment, std::size_t size);
 void* __libc_valloc(std::size_t size);
 void* __libc_pvalloc(std::size_t size);
 }
+// NOLINTEND(bugprone-reserved-identifier)
 
 namespace {
 
