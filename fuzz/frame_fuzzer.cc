@@ -1,8 +1,10 @@
 // libFuzzer target: decodes the stream whole and in chunks chosen by the
 // input, checks the decoder's contract on every call, and compares both
-// outcomes with the reference decoder. Any disagreement aborts.
+// outcomes (frames, partial payload, end, bytes consumed) with the reference
+// decoder. Any disagreement aborts.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "drive.h"
 #include "fuzz_input.h"
@@ -33,6 +35,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (!(chunked.outcome == expected)) {
     fail("chunked differs from reference", describe(chunked.outcome) + " vs " + describe(expected));
+  }
+  // The driver checks this too; stated here against the reference so that
+  // the fuzzer's own verdict covers it: no byte past a frame_too_large
+  // offset is consumed, every other byte is, and offset() agrees.
+  const std::uint64_t must_consume = expected_consumed(expected, in.stream.size());
+  for (const DriveResult* r : {&whole, &chunked}) {
+    if (r->consumed != must_consume || r->offset != must_consume) {
+      fail("bytes consumed differ from reference",
+           std::to_string(r->consumed) + " consumed, offset " + std::to_string(r->offset) +
+               ", expected " + std::to_string(must_consume));
+    }
   }
   return 0;
 }

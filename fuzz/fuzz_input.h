@@ -19,6 +19,17 @@ struct FuzzInput {
   std::span<const std::byte> stream;
 };
 
+// The seed corpus holds each spec vector whole, byte by byte and in a 3,7
+// rhythm, in files named spec-<vector>-<suffix>.
+struct CorpusSplit {
+  const char* suffix;
+  std::vector<std::uint8_t> pattern;
+};
+inline const std::vector<CorpusSplit>& corpus_splits() {
+  static const std::vector<CorpusSplit> splits{{"whole", {}}, {"bytes", {1}}, {"3-7", {3, 7}}};
+  return splits;
+}
+
 // Splits raw fuzzer bytes into their parts. Returns false when too short.
 inline bool parse_fuzz_input(std::span<const std::byte> raw, FuzzInput& out) {
   if (raw.size() < 5) return false;

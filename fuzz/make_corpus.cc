@@ -2,24 +2,19 @@
 // split pattern, or checks that a directory already holds exactly those files.
 //   make_corpus VECTORS_FILE OUT_DIR          write
 //   make_corpus --check VECTORS_FILE DIR      exit 1 if DIR is out of date
-#include <array>
+// Files named spec-* that no vector produces are removed (write) or reported
+// as stale (check); other files, such as inputs the fuzzer found, are kept.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 
 #include "fuzz_input.h"
 #include "spec_vectors.h"
 
 namespace {
-
-// Each vector is seeded whole, byte by byte and in a 3,7 rhythm.
-struct Split {
-  const char* suffix;
-  std::vector<std::uint8_t> pattern;
-};
-const std::array<Split, 3> kSplits{{{"whole", {}}, {"bytes", {1}}, {"3-7", {3, 7}}}};
 
 std::vector<char> read_all(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -43,10 +38,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   int stale = 0;
+  std::set<std::string> expected_names;
   for (const auto& v : vectors) {
-    for (const auto& split : kSplits) {
+    for (const auto& split : framed::fuzz::corpus_splits()) {
       const auto bytes = framed::fuzz::make_fuzz_input(v.limit, split.pattern, v.input);
-      const auto path = dir / ("spec-" + v.name + "-" + split.suffix);
+      const std::string name = "spec-" + v.name + "-" + split.suffix;
+      expected_names.insert(name);
+      const auto path = dir / name;
       if (check) {
         const auto have = read_all(path);
         if (have.size() != bytes.size() ||
@@ -62,12 +60,27 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // A seed whose vector was renamed or removed is stale too: its name would
+  // claim an expected outcome the spec no longer states.
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("spec-", 0) != 0 || expected_names.count(name) != 0) continue;
+      if (check) {
+        std::fprintf(stderr, "make_corpus: %s matches no vector\n", entry.path().c_str());
+        ++stale;
+      } else {
+        std::filesystem::remove(entry.path());
+      }
+    }
+  }
   if (check && stale > 0) {
     std::fprintf(stderr, "make_corpus: regenerate with: make_corpus %s %s\n", vectors_path.c_str(),
                  dir.c_str());
     return 1;
   }
   std::printf("%s %zu corpus files\n", check ? "checked" : "wrote",
-              vectors.size() * kSplits.size());
+              vectors.size() * framed::fuzz::corpus_splits().size());
   return 0;
 }

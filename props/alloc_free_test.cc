@@ -9,6 +9,8 @@
 
 #include "count_allocations.h"
 #include "framed/decoder.h"
+#include "framed/encoder.h"
+#include "framed/endian.h"
 #include "generators.h"
 
 namespace framed::test {
@@ -66,6 +68,43 @@ RC_GTEST_PROP(DecoderProps, DecodingPerformsZeroHeapAllocations, ()) {
   RC_ASSERT(after == before);
   RC_ASSERT(payload_bytes == expected_payload);
   RC_ASSERT(decoder.error() == DecodeError::frame_too_large);
+}
+
+// Under limits at and near 4 GiB - 1, headers announcing lengths near 4 GiB
+// stream their little payload without a single allocation: nothing is sized
+// by the announced length.
+RC_GTEST_PROP(DecoderProps, HugeLimitsAndLengthsPerformZeroHeapAllocations, ()) {
+  const auto limit = *rc::gen::element<std::uint32_t>(0xFFFFFFFFU, 0xFFFFFFFEU, 0U);
+  const auto length = *rc::gen::oneOf(rc::gen::inRange<std::uint32_t>(0xFFFFFFF0U, 0xFFFFFFFFU),
+                                      rc::gen::just(0xFFFFFFFFU), rc::gen::just(1U));
+  const auto tail = *rc::gen::inRange<std::size_t>(0, 100);
+  std::vector<std::byte> stream(kHeaderSize);
+  store_be32(stream.data(), length);
+  stream.resize(kHeaderSize + tail, std::byte{0x5A});
+
+  const std::size_t before = allocation_count();
+  Decoder decoder(limit);
+  std::size_t payload_bytes = 0;
+  std::span<const std::byte> rest(stream);
+  for (;;) {
+    const DecodeResult r = decoder.feed(rest);
+    payload_bytes += r.payload.size();
+    rest = rest.subspan(r.consumed);
+    if (r.status != DecodeStatus::chunk) break;
+  }
+  const DecodeError end = decoder.finish();
+  const std::size_t after = allocation_count();
+
+  RC_ASSERT(after == before);
+  if (length > limit) {
+    RC_ASSERT(end == DecodeError::frame_too_large);
+    RC_ASSERT(payload_bytes == 0U);
+    RC_ASSERT(decoder.offset() == kHeaderSize);
+  } else if (length > tail) {
+    RC_ASSERT(end == DecodeError::truncated_payload);
+    RC_ASSERT(payload_bytes == tail);
+    RC_ASSERT(decoder.offset() == stream.size());
+  }
 }
 
 }  // namespace

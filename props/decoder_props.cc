@@ -35,6 +35,8 @@ RC_GTEST_PROP(DecoderProps, AnyFramesSurviveAnyPartition, ()) {
   RC_ASSERT(got.violation.empty());
   RC_ASSERT(got.outcome.frames.size() == expected.frames.size());
   RC_ASSERT(got.outcome == expected);
+  RC_ASSERT(got.consumed == stream.size());
+  RC_ASSERT(got.offset == stream.size());
 }
 
 // Streams built from pieces that are likely to matter: valid small frames,
@@ -62,11 +64,14 @@ rc::Gen<std::vector<std::byte>> messy_stream() {
   });
 }
 
+// The extremes are drawn on purpose: a limit of 0, and limits at and just
+// below 4 GiB - 1 where a length compared in 32 bits must not wrap.
 rc::Gen<std::uint32_t> any_limit() {
   return rc::gen::weightedOneOf<std::uint32_t>({
       {3, rc::gen::inRange<std::uint32_t>(0, 64)},
       {1, rc::gen::just(kDefaultMaxFrame)},
       {1, rc::gen::arbitrary<std::uint32_t>()},
+      {1, rc::gen::element<std::uint32_t>(0U, 0xFFFFFFFFU, 0xFFFFFFFEU, 0xFFFFFFFDU)},
   });
 }
 
@@ -79,7 +84,12 @@ RC_GTEST_PROP(DecoderProps, ChunkedDecodingEqualsWholeDecoding, ()) {
   RC_ASSERT(whole.violation.empty());
   RC_ASSERT(chunked.violation.empty());
   RC_ASSERT(chunked.outcome == whole.outcome);
-  RC_ASSERT(whole.outcome == reference_decode(limit, stream));
+  const Outcome expected = reference_decode(limit, stream);
+  RC_ASSERT(whole.outcome == expected);
+  // Every byte is consumed, except those after a frame_too_large offset.
+  RC_ASSERT(whole.consumed == expected_consumed(expected, stream.size()));
+  RC_ASSERT(chunked.consumed == whole.consumed);
+  RC_ASSERT(chunked.offset == whole.consumed);
 }
 
 RC_GTEST_PROP(DecoderProps, HeaderEncodeThenDecodeIsIdentity, (std::uint32_t length)) {
@@ -124,6 +134,86 @@ RC_GTEST_PROP(DecoderProps, OversizeIsDetectedAtByteFourOfTheFrame, ()) {
   const DriveResult got = decode_chunked(limit, stream, pattern);
   RC_ASSERT(got.violation.empty());
   RC_ASSERT(got.outcome == expected);
+  RC_ASSERT(got.consumed == frame_start + 4);
+  RC_ASSERT(got.offset == frame_start + 4);
+}
+
+// A few small frames, then one header announcing a length near 4 GiB - 1
+// under a limit near 4 GiB - 1, followed by a little payload and the end of
+// the stream. Nothing of that size is ever allocated: the decoder streams
+// what arrived and reports the truncation, or rejects the header.
+RC_GTEST_PROP(DecoderProps, LengthsNearFourGibUnderLimitsNearFourGib, ()) {
+  const auto limit = *rc::gen::element<std::uint32_t>(0xFFFFFFFFU, 0xFFFFFFFEU, 0xFFFFFFFDU);
+  // The length sits a few bytes either side of the limit, capped at the
+  // largest a header can carry.
+  const auto delta = *rc::gen::element<std::int64_t>(-3, -2, -1, 0, 1, 2);
+  const std::uint64_t length = std::min<std::uint64_t>(
+      static_cast<std::uint64_t>(static_cast<std::int64_t>(limit) + delta), 0xFFFFFFFFULL);
+  const auto prefix_sizes =
+      *rc::gen::container<std::vector<std::uint32_t>>(rc::gen::inRange<std::uint32_t>(0, 20));
+  const auto tail = *rc::gen::inRange<std::size_t>(0, 64);
+  const auto pattern = *chunk_pattern();
+
+  std::vector<std::byte> stream;
+  Outcome expected;
+  for (std::uint32_t size : prefix_sizes) {
+    std::vector<std::byte> payload;
+    fill(payload, size, size + 1);
+    RC_ASSERT(append_frame(stream, payload));
+    expected.frames.push_back(std::move(payload));
+  }
+  const std::size_t frame_start = stream.size();
+  const auto header = encode_header(static_cast<std::uint32_t>(length));
+  stream.insert(stream.end(), header.begin(), header.end());
+  fill(stream, tail, 11);
+  if (length > limit) {
+    expected.error = DecodeError::frame_too_large;
+    expected.error_offset = frame_start + 4;
+  } else {
+    expected.error = DecodeError::truncated_payload;
+    expected.error_offset = stream.size();
+    expected.partial.assign(stream.begin() + static_cast<std::ptrdiff_t>(frame_start + 4),
+                            stream.end());
+  }
+  RC_TAG(length > limit ? "over" : "within");
+
+  const DriveResult got = decode_chunked(limit, stream, pattern);
+  RC_ASSERT(got.violation.empty());
+  RC_ASSERT(got.outcome == expected);
+  RC_ASSERT(reference_decode(limit, stream) == expected);
+  RC_ASSERT(got.consumed == expected_consumed(expected, stream.size()));
+  RC_ASSERT(got.offset == got.consumed);
+}
+
+// With M = 0 only empty frames pass: any number of them are delivered, and
+// the first header announcing one byte or more is frame_too_large.
+RC_GTEST_PROP(DecoderProps, LimitZeroAcceptsOnlyEmptyFrames, ()) {
+  const auto empties = *rc::gen::inRange<std::size_t>(0, 20);
+  const auto bad_length =
+      *rc::gen::oneOf(rc::gen::inRange<std::uint32_t>(1, 300), rc::gen::arbitrary<std::uint32_t>());
+  const bool end_with_bad = *rc::gen::arbitrary<bool>();
+  const auto pattern = *chunk_pattern();
+
+  std::vector<std::byte> stream;
+  Outcome expected;
+  for (std::size_t i = 0; i < empties; ++i) {
+    RC_ASSERT(append_frame(stream, {}));
+    expected.frames.emplace_back();
+  }
+  if (end_with_bad && bad_length != 0) {
+    const std::size_t frame_start = stream.size();
+    const auto header = encode_header(bad_length);
+    stream.insert(stream.end(), header.begin(), header.end());
+    fill(stream, 8, 3);
+    expected.error = DecodeError::frame_too_large;
+    expected.error_offset = frame_start + 4;
+  }
+
+  const DriveResult got = decode_chunked(0, stream, pattern);
+  RC_ASSERT(got.violation.empty());
+  RC_ASSERT(got.outcome == expected);
+  RC_ASSERT(got.consumed == expected_consumed(expected, stream.size()));
+  RC_ASSERT(got.offset == got.consumed);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Replays every conformance vector of spec/vectors.txt whole, one byte at a
-// time, and at every 2-way split, with each chunk placed against a guard page.
+// time, and at every 2-way split, with each chunk placed against a guard page,
+// comparing frames, partial payload, end, and the bytes consumed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,6 +34,10 @@ class SpecVector : public ::testing::TestWithParam<Vector> {
     EXPECT_TRUE(got.violation.empty()) << how << ": " << got.violation;
     EXPECT_EQ(got.outcome, v.expected) << how << "\n  expected " << describe(v.expected)
                                        << "\n  got      " << describe(got.outcome);
+    // Bytes after a frame_too_large offset are never consumed; every other
+    // byte of the input is.
+    EXPECT_EQ(got.consumed, expected_consumed(v.expected, v.input.size())) << how;
+    EXPECT_EQ(got.offset, got.consumed) << how;
   }
 };
 

@@ -53,27 +53,28 @@ std::vector<char*> make_argv(const std::string& path, const std::vector<std::str
   return argv;
 }
 
-// The parent's environment with `extra` ("NAME=VALUE") added or replacing,
-// built before fork. `store` owns the strings the result points into.
-std::vector<char*> make_envp(const std::vector<std::string>& extra,
-                             std::vector<std::string>& store) {
+// The parent's environment with `env` ("NAME=VALUE") entries replacing or
+// adding variables. The strings live in `storage`; built before fork, since
+// the child must not allocate.
+std::vector<char*> make_envp(const std::vector<std::string>& env,
+                             std::vector<std::string>& storage) {
   for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry = *e;
-    const auto name = entry.substr(0, entry.find('=') + 1);
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
     bool replaced = false;
-    for (const auto& x : extra) replaced = replaced || x.rfind(name, 0) == 0;
-    if (!replaced) store.push_back(entry);
+    for (const auto& add : env) replaced = replaced || add.substr(0, add.find('=')) == name;
+    if (!replaced) storage.push_back(entry);
   }
-  store.insert(store.end(), extra.begin(), extra.end());
+  storage.insert(storage.end(), env.begin(), env.end());
   std::vector<char*> envp;
-  for (auto& entry : store) envp.push_back(entry.data());
+  for (auto& s : storage) envp.push_back(s.data());
   envp.push_back(nullptr);
   return envp;
 }
 
 // In the child, between fork and exec: only async-signal-safe calls.
 [[noreturn]] void exec_child(char* const* argv, int out_fd, int err_fd, const SpawnOptions* options,
-                             int in_fd = -1, char* const* envp = environ) {
+                             int in_fd = -1, char* const* envp = nullptr) {
   if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
@@ -90,7 +91,11 @@ std::vector<char*> make_envp(const std::vector<std::string>& extra,
     }
     for (int i = 0; i < options->leak_fds; ++i) ::open("/dev/null", O_RDONLY);
   }
-  ::execve(argv[0], argv, envp);
+  if (envp != nullptr) {
+    ::execve(argv[0], argv, envp);
+  } else {
+    ::execv(argv[0], argv);
+  }
   std::_Exit(127);
 }
 
@@ -114,8 +119,8 @@ bool ServerProcess::start(const std::string& path, const SpawnOptions& options,
   stderr_path_ = temp_path();
   const int err_fd = ::open(stderr_path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const auto argv = make_argv(path, options.args);
-  std::vector<std::string> env_store;
-  const auto envp = make_envp(options.env, env_store);
+  std::vector<std::string> env_storage;
+  const auto envp = make_envp(options.env, env_storage);
   pid_ = ::fork();
   if (pid_ == 0) exec_child(argv.data(), out_pipe[1], err_fd, &options, -1, envp.data());
   ::close(out_pipe[1]);
@@ -221,7 +226,7 @@ bool ServerProcess::wait_for_log(const std::string& needle,
 
 ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& args,
                        std::string& out, std::string& err, std::chrono::milliseconds timeout,
-                       const std::string& input) {
+                       const std::string& input, const std::vector<std::string>& env) {
   const std::string in_path = temp_path();
   {
     std::ofstream in_file(in_path);
@@ -233,8 +238,10 @@ ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& 
   const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   const auto argv = make_argv(path, args);
+  std::vector<std::string> env_storage;
+  const auto envp = make_envp(env, env_storage);
   const pid_t pid = ::fork();
-  if (pid == 0) exec_child(argv.data(), out_fd, err_fd, nullptr, in_fd);
+  if (pid == 0) exec_child(argv.data(), out_fd, err_fd, nullptr, in_fd, envp.data());
   ::close(in_fd);
   ::unlink(in_path.c_str());
   ::close(out_fd);

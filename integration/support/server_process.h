@@ -23,8 +23,8 @@ struct SpawnOptions {
   // Descriptors the child opens (without CLOEXEC) before exec, so the server
   // starts with fewer free descriptors than it believes.
   int leak_fds = 0;
-  // "NAME=VALUE" entries added to (or replacing in) the child's environment,
-  // e.g. LD_PRELOAD for a fault-injection shim.
+  // "NAME=VALUE" entries set in the child's environment, replacing any
+  // inherited variable of the same name (see alloc_guard.h for a use).
   std::vector<std::string> env;
   std::chrono::milliseconds startup_timeout{20'000};
 };
@@ -77,10 +77,10 @@ long rss_kib_of(pid_t pid);
 
 // Runs `path args...` to completion (killed after `timeout`) and returns its
 // exit status; `err` receives its stderr and `out` its stdout. The child
-// reads `input` on stdin.
+// reads `input` on stdin, and has `env` ("NAME=VALUE") in its environment.
 ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& args,
                        std::string& out, std::string& err,
                        std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000),
-                       const std::string& input = "");
+                       const std::string& input = "", const std::vector<std::string>& env = {});
 
 }  // namespace framed::test

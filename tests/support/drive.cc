@@ -1,6 +1,7 @@
 #include "drive.h"
 
 #include <numeric>
+#include <utility>
 
 namespace framed::test {
 
@@ -39,6 +40,17 @@ DriveResult decode_chunked(std::uint32_t limit, std::span<const std::byte> input
             (r.payload.data() < lo || r.payload.data() + r.payload.size() > hi)) {
           violate("payload view outside the consumed input");
         }
+        // A call consumes up to the end of the chunk it reports, no further.
+        if (!r.payload.empty() && r.payload.data() + r.payload.size() != hi) {
+          violate("consumed past the end of the chunk");
+        }
+        // Only a zero-length frame is reported as an empty chunk. Any other
+        // empty chunk is a violation, and one that consumed nothing would
+        // make the caller loop forever, so the drive stops there.
+        if (r.payload.empty() && !(r.frame_end && r.frame_length == 0)) {
+          violate("empty chunk that is not a zero-length frame");
+          if (r.consumed == 0) return out;
+        }
         if (r.chunk_offset == 0 && !in_frame) {
           out.outcome.frames.emplace_back();
           in_frame = true;
@@ -73,8 +85,24 @@ DriveResult decode_chunked(std::uint32_t limit, std::span<const std::byte> input
   out.outcome.error = decoder.finish();
   out.outcome.error_offset = decoder.error_offset();
   if (out.outcome.error != DecodeError::none && in_frame) {
-    // A frame cut by an error is not a frame: drop the partial payload.
+    // A frame cut by an error is not a frame: what was streamed of it is
+    // reported apart, as the partial payload.
+    out.outcome.partial = std::move(out.outcome.frames.back());
     out.outcome.frames.pop_back();
+  }
+  out.consumed = consumed_total;
+  out.offset = decoder.offset();
+  // Checked after finish(), whatever path each call took: a decoder that
+  // reports too much consumed and advances offset() with it keeps the two in
+  // step, so only the comparison with the error offset can catch it.
+  if (out.offset != out.consumed) violate("offset() disagrees with consumed after finish()");
+  if (out.outcome.error != DecodeError::none && out.offset != out.outcome.error_offset) {
+    violate("offset() " + std::to_string(out.offset) + " differs from error_offset() " +
+            std::to_string(out.outcome.error_offset));
+  }
+  if (out.consumed != expected_consumed(out.outcome, input.size())) {
+    violate("consumed " + std::to_string(out.consumed) + " of " + std::to_string(input.size()) +
+            " input bytes");
   }
   return out;
 }
@@ -104,6 +132,7 @@ Outcome reference_decode(std::uint32_t limit, std::span<const std::byte> input) 
     if (input.size() - i - 4 < length) {
       out.error = DecodeError::truncated_payload;
       out.error_offset = input.size();
+      out.partial.assign(input.begin() + static_cast<std::ptrdiff_t>(i + 4), input.end());
       return out;
     }
     const auto begin = input.begin() + static_cast<std::ptrdiff_t>(i + 4);

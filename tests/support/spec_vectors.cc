@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace framed::test {
@@ -73,13 +74,50 @@ std::vector<Vector> load_vectors(const std::string& path, std::string& error) {
     error = path + ": cannot open";
     return {};
   }
+  std::stringstream text;
+  text << in.rdbuf();
+  return load_vectors_from_string(text.str(), path, error);
+}
+
+namespace {
+
+// Which keys a case has seen, so that each may appear once and end last.
+struct Seen {
+  bool limit = false;
+  bool input = false;
+  bool partial = false;
+  bool end = false;
+};
+
+// Case names become test names and corpus file names.
+bool valid_name(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '_') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<Vector> load_vectors_from_string(const std::string& text, const std::string& source,
+                                             std::string& error) {
+  std::istringstream in(text);
   std::vector<Vector> cases;
-  std::vector<bool> has_end;
+  Seen seen;
+  std::set<std::string> names;
   std::string line;
   int line_no = 0;
   auto fail = [&](const std::string& why) {
-    error = path + ":" + std::to_string(line_no) + ": " + why;
+    error = source + ":" + std::to_string(line_no) + ": " + why;
     return std::vector<Vector>{};
+  };
+  // A case is complete once it has its input and its end.
+  auto incomplete = [&]() -> std::string {
+    if (cases.empty()) return {};
+    if (!seen.input) return "case [" + cases.back().name + "] has no input";
+    if (!seen.end) return "case [" + cases.back().name + "] has no end";
+    return {};
   };
   while (std::getline(in, line)) {
     ++line_no;
@@ -87,10 +125,13 @@ std::vector<Vector> load_vectors(const std::string& path, std::string& error) {
     if (t.empty() || t[0] == '#') continue;
     if (t.front() == '[') {
       if (t.back() != ']' || t.size() < 3) return fail("bad case header");
-      if (!cases.empty() && !has_end.back()) return fail("previous case has no end");
+      if (const std::string why = incomplete(); !why.empty()) return fail(why);
+      const std::string name = t.substr(1, t.size() - 2);
+      if (!valid_name(name)) return fail("case name must be letters, digits and _: " + name);
+      if (!names.insert(name).second) return fail("duplicate case name " + name);
       cases.push_back(Vector{});
-      has_end.push_back(false);
-      cases.back().name = t.substr(1, t.size() - 2);
+      cases.back().name = name;
+      seen = Seen{};
       continue;
     }
     if (cases.empty()) return fail("key before the first [case]");
@@ -99,22 +140,42 @@ std::vector<Vector> load_vectors(const std::string& path, std::string& error) {
     const std::string key = trim(t.substr(0, eq));
     const std::string value = trim(t.substr(eq + 1));
     Vector& v = cases.back();
+    if (seen.end) return fail("key " + key + " after end");
     if (key == "limit") {
+      if (seen.limit) return fail("duplicate limit");
+      seen.limit = true;
       if (!parse_uint(value, v.limit)) return fail("bad limit");
     } else if (key == "input") {
+      if (seen.input) return fail("duplicate input");
+      seen.input = true;
       if (!parse_hex(value, v.input)) return fail("bad hex input");
     } else if (key == "frame") {
       v.expected.frames.emplace_back();
       if (!parse_hex(value, v.expected.frames.back())) return fail("bad hex frame");
+    } else if (key == "partial") {
+      if (seen.partial) return fail("duplicate partial");
+      seen.partial = true;
+      if (!parse_hex(value, v.expected.partial)) return fail("bad hex partial");
     } else if (key == "end") {
+      seen.end = true;
       if (!parse_end(value, v.expected)) return fail("bad end: " + value);
-      has_end.back() = true;
+      const bool truncated_payload = v.expected.error == DecodeError::truncated_payload;
+      if (truncated_payload && !seen.partial) {
+        return fail("end = truncated_payload needs a partial line before it");
+      }
+      if (!truncated_payload && seen.partial) {
+        return fail("partial is only for end = truncated_payload");
+      }
     } else {
       return fail("unknown key " + key);
     }
   }
-  if (!cases.empty() && !has_end.back()) return fail("last case has no end");
+  if (const std::string why = incomplete(); !why.empty()) return fail(why);
   return cases;
+}
+
+std::uint64_t expected_consumed(const Outcome& outcome, std::uint64_t input_size) {
+  return outcome.error == DecodeError::frame_too_large ? outcome.error_offset : input_size;
 }
 
 std::string describe(const Outcome& outcome) {
@@ -123,6 +184,7 @@ std::string describe(const Outcome& outcome) {
   for (const auto& f : outcome.frames) os << ' ' << f.size() << 'B';
   os << " ] end " << to_string(outcome.error);
   if (outcome.error != DecodeError::none) os << " @ " << outcome.error_offset;
+  if (!outcome.partial.empty()) os << " after " << outcome.partial.size() << "B of partial payload";
   return os.str();
 }
 
