@@ -50,8 +50,9 @@ Result mid_payload(Context& ctx) {
 // server still has echoes pending, and must send them all before its own.
 Result half_close_backlog(Context& ctx) {
   constexpr std::size_t kTotal = 32U << 20U;
-  const std::size_t size = std::min<std::size_t>(64U << 10U, ctx.options.max_frame);
-  if (size < 1024) return skip("needs --max-frame of at least 1 KiB");
+  // Well inside the limit, so only the backlog is under test here.
+  const std::size_t size = std::min<std::size_t>(60'000, ctx.options.max_frame / 2);
+  if (size < 512) return skip("needs --max-frame of at least 1 KiB");
   std::vector<std::byte> s;
   s.reserve(kTotal + kTotal / size * 4 + size);
   for (std::uint64_t i = 0; s.size() < kTotal; ++i) append_frame(s, pattern(size, ctx.seed + i));

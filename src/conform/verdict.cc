@@ -83,7 +83,8 @@ std::vector<std::string> judge(const Expect& expect, const Outcome& out, millise
   if (complete && close_ok) return {};
 
   std::vector<std::string> lines;
-  std::string want = "expected " + size_text(expect.echo.size()) + " echoed";
+  std::string want = expect.echo.empty() ? "expected no echo"
+                                          : "expected " + size_text(expect.echo.size()) + " echoed";
   if (!expect.tolerated.empty()) {
     want += " (then at most " + size_text(expect.tolerated.size()) + " of the partial frame)";
   }
@@ -108,7 +109,8 @@ std::vector<std::string> judge(const Expect& expect, const Outcome& out, millise
     lines.push_back("missing from offset " + std::to_string(got.size()) + ": " +
                     hex(std::span(expect.echo).subspan(got.size()), 16));
   } else {
-    lines.push_back("the echo was complete but the server did not close");
+    lines.push_back(expect.echo.empty() ? "the server did not close"
+                                        : "the echo was complete but the server did not close");
   }
   return lines;
 }
