@@ -51,8 +51,7 @@ Result frame_timeout(Context& ctx) {
     const net::IoResult w = net::write_some(fd.get(), std::span(data).subspan(sent, 1));
     if (!w.error.ok()) return pass();  // The server closed: EPIPE or a reset.
     sent += w.bytes;
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(interval.count())) > 0) {
+    if ((wait_for(fd.get(), POLLIN, interval) & (POLLIN | POLLHUP | POLLERR)) != 0) {
       std::byte buf[4096];
       const net::IoResult r = net::read_some(fd.get(), buf);
       if (r.eof || !r.error.ok()) return pass();
@@ -78,8 +77,7 @@ std::size_t fill_without_reading(int fd, milliseconds stall) {
   std::size_t offset = 0;
   // Bounded: 256 MiB at most, and each round either writes or ends.
   while (total < (256U << 20U)) {
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(stall.count())) <= 0) break;
+    if ((wait_for(fd, POLLOUT, stall) & POLLOUT) == 0) break;
     const net::IoResult w = net::write_some(fd, std::span(chunk).subspan(offset));
     if (!w.error.ok() || (w.bytes == 0 && !w.would_block)) break;
     total += w.bytes;

@@ -170,6 +170,10 @@ class Session {
 
 }  // namespace
 
+short wait_for(int fd, short events, milliseconds timeout) {
+  return poll_one(fd, events, static_cast<int>(std::clamp<long long>(timeout.count(), 0, 60'000)));
+}
+
 net::UniqueFd connect_server(const net::Endpoint& ep, milliseconds timeout, std::string& error) {
   net::UniqueFd fd;
   net::SysError e = net::connect_to(ep, fd);

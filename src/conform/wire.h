@@ -66,6 +66,10 @@ struct Outcome {
 // it, the server closes, or nothing moves for `timeout`.
 Outcome transfer(int fd, const SendPlan& plan, const Expect& expect, milliseconds timeout);
 
+// poll(2) on one descriptor for at most `timeout`, retried on EINTR. Returns
+// the revents, 0 on timeout, POLLERR if poll itself failed.
+short wait_for(int fd, short events, milliseconds timeout);
+
 // Reads whatever arrives until the server closes or `timeout` passes with no
 // byte; returns the outcome (used where a case only waits for a close).
 Outcome wait_for_close(int fd, milliseconds timeout);
