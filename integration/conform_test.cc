@@ -101,8 +101,9 @@ TEST(Conform, PassesTheStrictCasesAgainstFramedServerWithShortTimeouts) {
   ServerProcess server;
   start(server, FRAMED_SERVER_PATH,
         {"--idle-timeout", "1s", "--frame-timeout", "2s", "--max-conns", "16"});
-  const ConformRun r = conform_at(server.port(), {"--strict", "--idle-timeout", "1s", "--frame-timeout",
-                                           "2s", "--max-conns", "16", "6.1", "6.4", "6.5", "6.6"});
+  const ConformRun r =
+      conform_at(server.port(), {"--strict", "--idle-timeout", "1s", "--frame-timeout", "2s",
+                                 "--max-conns", "16", "6.1", "6.4", "6.5", "6.6"});
   EXPECT_EQ(r.status.code, 0) << r.out << r.err << "\nserver log:\n" << server.stderr_text();
   for (const char* id : {"6.1-slow-reader-others-served", "6.4-idle-timeout",
                          "6.5-frame-timeout-slowloris", "6.6-connection-limit"}) {
@@ -114,8 +115,8 @@ TEST(Conform, StrictCasesFailAgainstAServerWithoutTimeouts) {
   // bare-echo has no timeouts: the idle case must see the connection stay open.
   ServerProcess server;
   start(server, FRAMED_BARE_ECHO_PATH, {});
-  const ConformRun r = conform_at(server.port(),
-                           {"--strict", "--idle-timeout", "500ms", "--timeout", "1s", "6.4"});
+  const ConformRun r =
+      conform_at(server.port(), {"--strict", "--idle-timeout", "500ms", "--timeout", "1s", "6.4"});
   EXPECT_EQ(r.status.code, 1) << r.out << r.err;
   EXPECT_TRUE(ids_with(r.out, "FAIL").contains("6.4-idle-timeout")) << r.out;
 }
@@ -187,10 +188,10 @@ TEST(Conform, ListsCasesWithoutConnecting) {
   EXPECT_EQ(r.status.code, 0) << r.err;
   const auto ids = listed({});
   EXPECT_GT(ids.size(), 100U);
-  for (const char* id : {"1-zero-length-alone", "4-split-every-byte", "4-split-random",
-                         "4-vector-hello-frame-every-byte", "6.1-pipeline-1000",
-                         "6.2-oversize-echoes-earlier-then-closes", "6.3-half-close-backlog",
-                         "6.4-idle-timeout"}) {
+  for (const char* id :
+       {"1-zero-length-alone", "4-split-every-byte", "4-split-random",
+        "4-vector-hello-frame-every-byte", "6.1-pipeline-1000",
+        "6.2-oversize-echoes-earlier-then-closes", "6.3-half-close-backlog", "6.4-idle-timeout"}) {
     EXPECT_NE(std::find(ids.begin(), ids.end(), id), ids.end()) << id;
   }
   const auto only = listed({"6.2"});
@@ -255,9 +256,13 @@ TEST(Conform, PrintsOneJsonObject) {
 }
 
 TEST(Conform, BadUsageExitsTwoWithOneLineAndAHint) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--bogus"}, {"--port"}, {"--port", "70000"}, {"--timeout", "soon"},
-        {"--max-frame", "5GiB"}, {"not-a-section"}, {"9.9"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--bogus"},
+                                               {"--port"},
+                                               {"--port", "70000"},
+                                               {"--timeout", "soon"},
+                                               {"--max-frame", "5GiB"},
+                                               {"not-a-section"},
+                                               {"9.9"}}) {
     const ConformRun r = conform(args);
     EXPECT_TRUE(r.status.exited);
     EXPECT_EQ(r.status.code, 2) << args.front();

@@ -192,8 +192,9 @@ class FaultyServer {
 };
 
 int usage(const char* why) {
-  std::fprintf(stderr, "faulty-echo: %s\nusage: faulty-echo [--port N] [--max-frame BYTES] [--fault NAME]\n",
-               why);
+  std::fprintf(
+      stderr, "faulty-echo: %s\nusage: faulty-echo [--port N] [--max-frame BYTES] [--fault NAME]\n",
+      why);
   return 2;
 }
 

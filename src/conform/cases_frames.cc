@@ -53,7 +53,8 @@ Result zero_many(Context& ctx) {
 std::vector<std::byte> mixed_stream(std::uint64_t seed) {
   std::vector<std::byte> s;
   std::uint64_t salt = seed;
-  for (std::size_t size : {0U, 1U, 5U, 0U, 300U, 2U, 17U, 0U, 4U}) append_frame(s, pattern(size, ++salt));
+  for (std::size_t size : {0U, 1U, 5U, 0U, 300U, 2U, 17U, 0U, 4U})
+    append_frame(s, pattern(size, ++salt));
   return s;
 }
 
@@ -117,6 +118,7 @@ Result concurrent(Context& ctx) {
   constexpr int kConnections = 8;
   std::vector<Result> results(kConnections);
   std::vector<std::thread> threads;
+  threads.reserve(kConnections);
   for (int c = 0; c < kConnections; ++c) {
     threads.emplace_back([&ctx, &results, c] {
       Context mine{ctx.options, ctx.endpoint, ctx.seed + static_cast<std::uint64_t>(c)};
@@ -126,8 +128,9 @@ Result concurrent(Context& ctx) {
       for (int i = 0; i < 200; ++i) append_frame(s, pattern(size(rng), rng()));
       const auto writes = random_splits(s.size(), 8192, rng);
       results[static_cast<std::size_t>(c)] =
-          echo_all(mine, "connection " + std::to_string(c) + " of " + std::to_string(kConnections) +
-                             ": 200 frames of 0..2000 bytes at random splits",
+          echo_all(mine,
+                   "connection " + std::to_string(c) + " of " + std::to_string(kConnections) +
+                       ": 200 frames of 0..2000 bytes at random splits",
                    s, writes);
     });
   }
@@ -141,21 +144,23 @@ Result concurrent(Context& ctx) {
 }  // namespace
 
 void add_frame_cases(CaseList& cases, const Options&) {
-  cases.push_back({"1-zero-length-alone", "a zero-length frame is echoed as one", false, zero_alone});
+  cases.push_back(
+      {"1-zero-length-alone", "a zero-length frame is echoed as one", false, zero_alone});
   cases.push_back({"1-zero-length-between", "zero-length frames between others are echoed in place",
                    false, zero_between});
-  cases.push_back({"1-zero-length-many", "1000 zero-length frames in a row are all echoed", false,
-                   zero_many});
+  cases.push_back(
+      {"1-zero-length-many", "1000 zero-length frames in a row are all echoed", false, zero_many});
   cases.push_back({"4-split-every-byte", "frames sent one byte per write are echoed whole", false,
                    split_every_byte});
   cases.push_back({"4-split-header-payload", "headers and payloads in separate writes", false,
                    split_header_payload});
-  cases.push_back({"4-split-random", "100 frames at seeded random write splits", false, split_random});
+  cases.push_back(
+      {"4-split-random", "100 frames at seeded random write splits", false, split_random});
   cases.push_back({"6.1-large-frames",
                    "frames of 1 MiB and more come back byte for byte (no flip, drop or repeat)",
                    false, large_frames});
-  cases.push_back({"6.1-pipeline-1000", "1000 frames in one write come back in order", false,
-                   pipeline});
+  cases.push_back(
+      {"6.1-pipeline-1000", "1000 frames in one write come back in order", false, pipeline});
   cases.push_back({"6.1-concurrent-connections",
                    "8 connections at once, each gets only its own frames, in order", false,
                    concurrent});

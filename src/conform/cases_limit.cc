@@ -20,7 +20,8 @@ constexpr std::uint32_t kExactLimitCap = 64U * 1024U * 1024U;
 
 Result exact_max(Context& ctx) {
   const std::uint32_t max = ctx.options.max_frame;
-  if (max > kExactLimitCap) return skip("--max-frame is above 64 MiB; not sending a frame that large");
+  if (max > kExactLimitCap)
+    return skip("--max-frame is above 64 MiB; not sending a frame that large");
   std::vector<std::byte> s;
   append_frame(s, pattern(3, 1));
   append_frame(s, pattern(max, ctx.seed));
@@ -51,7 +52,8 @@ std::vector<std::byte> oversize_stream(std::uint32_t max, std::size_t& good) {
 
 Result oversize_closes(Context& ctx) {
   const std::uint32_t max = ctx.options.max_frame;
-  if (max == std::numeric_limits<std::uint32_t>::max()) return skip("no length exceeds --max-frame");
+  if (max == std::numeric_limits<std::uint32_t>::max())
+    return skip("no length exceeds --max-frame");
   std::size_t good = 0;
   const auto s = oversize_stream(max, good);
   SendPlan plan;
@@ -61,13 +63,15 @@ Result oversize_closes(Context& ctx) {
   expect.close = true;
   return exchange(ctx,
                   "frames of 5 and 0 B, then a length of --max-frame + 1 (" +
-                      std::to_string(std::uint64_t{max} + 1) + ") and 1 KiB of payload, no half-close",
+                      std::to_string(std::uint64_t{max} + 1) +
+                      ") and 1 KiB of payload, no half-close",
                   plan, expect);
 }
 
 Result oversize_others(Context& ctx) {
   const std::uint32_t max = ctx.options.max_frame;
-  if (max == std::numeric_limits<std::uint32_t>::max()) return skip("no length exceeds --max-frame");
+  if (max == std::numeric_limits<std::uint32_t>::max())
+    return skip("no length exceeds --max-frame");
   std::string error;
   const net::UniqueFd other = connect_server(ctx.endpoint, ctx.options.timeout, error);
   if (!other) return fail({"cannot connect: " + error});
@@ -89,7 +93,7 @@ Result oversize_others(Context& ctx) {
   Expect expect;
   expect.echo.assign(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(good));
   expect.close = true;
-  const Result bad = exchange(ctx, "oversize connection: 5 and 0 B frames, then max + 1", plan, expect);
+  Result bad = exchange(ctx, "oversize connection: 5 and 0 B frames, then max + 1", plan, expect);
   if (bad.status == Status::fail) return bad;
   const auto second = frame_of(pattern(300, 6));
   SendPlan p2;
@@ -110,7 +114,8 @@ Result oversize_others(Context& ctx) {
 // limit, so the server must close it without echoing anything.
 Result garbage(Context& ctx, std::string_view name, const std::vector<std::byte>& bytes) {
   std::uint32_t length = 0;
-  for (int i = 0; i < 4; ++i) length = (length << 8U) | static_cast<std::uint32_t>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 4; ++i)
+    length = (length << 8U) | static_cast<std::uint32_t>(bytes[static_cast<std::size_t>(i)]);
   if (length <= ctx.options.max_frame) {
     return skip(std::string(name) + " reads as a legal length at this --max-frame");
   }
@@ -118,9 +123,10 @@ Result garbage(Context& ctx, std::string_view name, const std::vector<std::byte>
   plan.data = bytes;
   Expect expect;
   expect.close = true;
-  const Result r = exchange(ctx, std::string(name) + " (its first 4 bytes read as length " +
-                                     std::to_string(length) + "), no half-close",
-                            plan, expect);
+  Result r = exchange(ctx,
+                      std::string(name) + " (its first 4 bytes read as length " +
+                          std::to_string(length) + "), no half-close",
+                      plan, expect);
   if (r.status == Status::fail) return r;
   auto lines = check_serving(ctx, "after the " + std::string(name));
   return lines.empty() ? pass() : fail(lines);
@@ -151,8 +157,8 @@ Result garbage_tls(Context& ctx) {
 }  // namespace
 
 void add_limit_cases(CaseList& cases, const Options&) {
-  cases.push_back({"3-exact-max-frame", "a frame of exactly --max-frame bytes is echoed", false,
-                   exact_max});
+  cases.push_back(
+      {"3-exact-max-frame", "a frame of exactly --max-frame bytes is echoed", false, exact_max});
   cases.push_back({"6.2-oversize-echoes-earlier-then-closes",
                    "length --max-frame + 1: earlier frames echoed, then the connection closes",
                    false, oversize_closes});

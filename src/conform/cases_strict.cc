@@ -91,8 +91,8 @@ Result slow_reader(Context& ctx) {
   const net::UniqueFd stuck = connect_server(ctx.endpoint, ctx.options.timeout, error);
   if (!stuck) return fail({"cannot connect: " + error});
   const std::size_t filled = fill_without_reading(stuck.get(), milliseconds(300));
-  auto lines = check_serving(ctx, "while another connection has " + size_text(filled) +
-                                      " unread and its socket full");
+  auto lines = check_serving(
+      ctx, "while another connection has " + size_text(filled) + " unread and its socket full");
   return lines.empty() ? pass() : fail(lines);
 }
 
@@ -105,7 +105,8 @@ Result connection_limit(Context& ctx) {
   for (std::uint32_t i = 0; i < n; ++i) {
     std::string error;
     net::UniqueFd fd = connect_server(ctx.endpoint, ctx.options.timeout, error);
-    if (!fd) return fail({"connection " + std::to_string(i + 1) + " of " + std::to_string(n), error});
+    if (!fd)
+      return fail({"connection " + std::to_string(i + 1) + " of " + std::to_string(n), error});
     SendPlan plan;
     plan.data = ping;
     Expect expect;

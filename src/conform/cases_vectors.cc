@@ -18,25 +18,19 @@ enum class Mode { whole, every_byte, random };
 
 const char* mode_name(Mode m) {
   switch (m) {
-    case Mode::whole:
-      return "whole";
-    case Mode::every_byte:
-      return "every-byte";
-    case Mode::random:
-      return "random-split";
+    case Mode::whole: return "whole";
+    case Mode::every_byte: return "every-byte";
+    case Mode::random: return "random-split";
   }
   return "?";
 }
 
 const char* section_for(const WireVector& v) {
   switch (v.end) {
-    case DecodeError::frame_too_large:
-      return "3";
+    case DecodeError::frame_too_large: return "3";
     case DecodeError::truncated_header:
-    case DecodeError::truncated_payload:
-      return "6.3";
-    default:
-      return "4";
+    case DecodeError::truncated_payload: return "6.3";
+    default: return "4";
   }
 }
 
@@ -70,8 +64,8 @@ Result run_vector(Context& ctx, const WireVector& v, Mode mode) {
 
 void add_vector_cases(CaseList& cases, const Options& options) {
   std::string error;
-  auto vectors = std::make_shared<std::vector<WireVector>>(
-      parse_vectors(embedded_vectors_text(), error));
+  auto vectors =
+      std::make_shared<std::vector<WireVector>>(parse_vectors(embedded_vectors_text(), error));
   if (!error.empty()) {
     // The build embeds the spec's file, so this is a broken build: say so
     // as a failing case rather than silently testing less.
@@ -88,9 +82,10 @@ void add_vector_cases(CaseList& cases, const Options& options) {
       for (char& ch : c.id) {
         if (ch == '_') ch = '-';
       }
-      c.summary = "spec/vectors.txt [" + v.name + "] sent " + mode_name(mode) +
-                  (v.end == DecodeError::frame_too_large ? ": earlier frames echoed, then a close"
-                                                         : ", half-closed: frames echoed, then a close");
+      c.summary =
+          "spec/vectors.txt [" + v.name + "] sent " + mode_name(mode) +
+          (v.end == DecodeError::frame_too_large ? ": earlier frames echoed, then a close"
+                                                 : ", half-closed: frames echoed, then a close");
       c.run = [vectors, i, mode](Context& ctx) { return run_vector(ctx, (*vectors)[i], mode); };
       cases.push_back(std::move(c));
     }

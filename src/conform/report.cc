@@ -7,12 +7,9 @@ namespace {
 
 const char* status_name(Status s) {
   switch (s) {
-    case Status::pass:
-      return "PASS";
-    case Status::fail:
-      return "FAIL";
-    case Status::skip:
-      return "SKIP";
+    case Status::pass: return "PASS";
+    case Status::fail: return "FAIL";
+    case Status::skip: return "SKIP";
   }
   return "?";
 }
@@ -39,18 +36,10 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
       default:
         // XML 1.0 forbids most control characters even escaped.
         if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') out.push_back(c);
@@ -136,7 +125,8 @@ std::string to_junit(const std::string& target, const std::vector<CaseReport>& r
     const std::string detail = xml_escape(joined(r.result.detail));
     if (r.result.status == Status::fail) {
       const std::string first = r.result.detail.empty() ? "" : xml_escape(r.result.detail.front());
-      s += ">\n      <failure message=\"" + first + "\">" + detail + "</failure>\n    </testcase>\n";
+      s +=
+          ">\n      <failure message=\"" + first + "\">" + detail + "</failure>\n    </testcase>\n";
     } else if (r.result.status == Status::skip) {
       s += ">\n      <skipped message=\"" + detail + "\"/>\n    </testcase>\n";
     } else {

@@ -25,7 +25,8 @@ CaseList select_cases(const CaseList& all, const Options& options, std::string& 
   for (const auto& section : options.sections) {
     const auto before = out.size();
     for (const auto& c : all) {
-      const bool taken = std::any_of(out.begin(), out.end(), [&](const Case& o) { return o.id == c.id; });
+      const bool taken =
+          std::any_of(out.begin(), out.end(), [&](const Case& o) { return o.id == c.id; });
       if (!taken && in_section(c.id, section)) out.push_back(c);
     }
     if (out.size() == before && std::none_of(all.begin(), all.end(), [&](const Case& c) {

@@ -36,7 +36,9 @@ std::vector<std::byte> pattern(std::size_t size, std::uint64_t salt) {
   return out;
 }
 
-std::vector<std::size_t> every_byte(std::size_t total) { return std::vector<std::size_t>(total, 1); }
+std::vector<std::size_t> every_byte(std::size_t total) {
+  return std::vector<std::size_t>(total, 1);
+}
 
 std::vector<std::size_t> random_splits(std::size_t total, std::size_t max_write,
                                        std::mt19937_64& rng) {
@@ -74,7 +76,8 @@ std::vector<std::string> check_serving(Context& ctx, const std::string& label) {
   Expect expect;
   expect.echo = ping;
   expect.close = true;
-  const Result r = exchange(ctx, label + ": a new connection sends one 16-byte frame", plan, expect);
+  const Result r =
+      exchange(ctx, label + ": a new connection sends one 16-byte frame", plan, expect);
   return r.status == Status::pass ? std::vector<std::string>{} : r.detail;
 }
 

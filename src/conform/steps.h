@@ -31,7 +31,8 @@ std::vector<std::byte> pattern(std::size_t size, std::uint64_t salt);
 // One write per byte.
 std::vector<std::size_t> every_byte(std::size_t total);
 // Random write sizes from 1 to `max_write`, summing to `total`.
-std::vector<std::size_t> random_splits(std::size_t total, std::size_t max_write, std::mt19937_64& rng);
+std::vector<std::size_t> random_splits(std::size_t total, std::size_t max_write,
+                                       std::mt19937_64& rng);
 
 Result pass();
 Result skip(std::string why);

@@ -20,8 +20,8 @@ std::string window(std::span<const std::byte> bytes, std::size_t at) {
   const std::size_t from = at > kAround ? at - kAround : 0;
   const std::size_t to = std::min(bytes.size(), at + kAround);
   if (from >= to) return "[" + std::to_string(at) + ", " + std::to_string(at) + "): (none)";
-  return "[" + std::to_string(from) + ", " + std::to_string(to) + "): " +
-         hex(bytes.subspan(from, to - from), 2 * kAround);
+  return "[" + std::to_string(from) + ", " + std::to_string(to) +
+         "): " + hex(bytes.subspan(from, to - from), 2 * kAround);
 }
 
 std::string byte_text(std::byte b) {
@@ -49,8 +49,9 @@ std::string hex(std::span<const std::byte> bytes, std::size_t max) {
 
 std::string size_text(std::size_t bytes) {
   std::string s = std::to_string(bytes) + " B";
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0) {
-    s += " (" + std::to_string(bytes / (1024 * 1024)) + " MiB)";
+  constexpr std::size_t kMiB = std::size_t{1} << 20U;
+  if (bytes >= kMiB && bytes % kMiB == 0) {
+    s += " (" + std::to_string(bytes / kMiB) + " MiB)";
   } else if (bytes >= 1024 && bytes % 1024 == 0) {
     s += " (" + std::to_string(bytes / 1024) + " KiB)";
   }
@@ -84,7 +85,7 @@ std::vector<std::string> judge(const Expect& expect, const Outcome& out, millise
 
   std::vector<std::string> lines;
   std::string want = expect.echo.empty() ? "expected no echo"
-                                          : "expected " + size_text(expect.echo.size()) + " echoed";
+                                         : "expected " + size_text(expect.echo.size()) + " echoed";
   if (!expect.tolerated.empty()) {
     want += " (then at most " + size_text(expect.tolerated.size()) + " of the partial frame)";
   }

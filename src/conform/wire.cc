@@ -9,7 +9,7 @@
 namespace framed::conform {
 namespace {
 
-constexpr std::size_t kReadSize = 64 * 1024;
+constexpr std::size_t kReadSize = std::size_t{64} * 1024;
 
 int poll_ms(Clock::time_point until) {
   const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now()).count();
@@ -75,9 +75,7 @@ class Session {
   [[nodiscard]] bool sending() const {
     return out_.sent < plan_.data.size() && out_.write_error.empty();
   }
-  [[nodiscard]] bool stopped() const {
-    return out_.timed_out || out_.diverged || out_.closed();
-  }
+  [[nodiscard]] bool stopped() const { return out_.timed_out || out_.diverged || out_.closed(); }
   [[nodiscard]] bool satisfied() const {
     return !expect_.close && out_.received.size() >= expect_.echo.size();
   }
@@ -138,8 +136,7 @@ class Session {
     while (got < budget && !stopped()) {
       const std::size_t old = out_.received.size();
       out_.received.resize(old + kReadSize);
-      const net::IoResult r =
-          net::read_some(fd_, std::span(out_.received).subspan(old, kReadSize));
+      const net::IoResult r = net::read_some(fd_, std::span(out_.received).subspan(old, kReadSize));
       out_.received.resize(old + r.bytes);
       if (!r.error.ok()) {
         out_.read_error = r.error.message();

@@ -53,11 +53,11 @@ struct Outcome {
   std::vector<std::byte> received;
   std::size_t sent = 0;
   std::size_t writes = 0;
-  bool eof = false;          // The server closed its side in order.
-  std::string read_error;    // A read failed (ECONNRESET, ...): also a close.
-  std::string write_error;   // A write failed (EPIPE, ...).
-  bool timed_out = false;    // Nothing moved for the whole timeout.
-  bool diverged = false;     // Received bytes no Expect allows: stopped early.
+  bool eof = false;         // The server closed its side in order.
+  std::string read_error;   // A read failed (ECONNRESET, ...): also a close.
+  std::string write_error;  // A write failed (EPIPE, ...).
+  bool timed_out = false;   // Nothing moved for the whole timeout.
+  bool diverged = false;    // Received bytes no Expect allows: stopped early.
   [[nodiscard]] bool closed() const { return eof || !read_error.empty(); }
 };
 
