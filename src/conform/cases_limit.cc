@@ -23,9 +23,9 @@ Result exact_max(Context& ctx) {
   if (max > kExactLimitCap)
     return skip("--max-frame is above 64 MiB; not sending a frame that large");
   std::vector<std::byte> s;
-  append_frame(s, pattern(3, 1));
+  append_frame(s, payload(ctx, 3, 1));
   append_frame(s, pattern(max, ctx.seed));
-  append_frame(s, pattern(2, 2));
+  append_frame(s, payload(ctx, 2, 2));
   SendPlan plan;
   plan.data = s;
   plan.shut_wr = true;
@@ -40,7 +40,7 @@ Result exact_max(Context& ctx) {
 // payload. Returns the stream and, in `good`, the length of the good part.
 std::vector<std::byte> oversize_stream(std::uint32_t max, std::size_t& good) {
   std::vector<std::byte> s;
-  append_frame(s, pattern(5, 3));
+  append_frame(s, pattern(std::min<std::size_t>(5, max), 3));
   append_frame(s, {});
   good = s.size();
   const auto header = encode_header(max + 1);
@@ -76,7 +76,7 @@ Result oversize_others(Context& ctx) {
   const net::UniqueFd other = connect_server(ctx.endpoint, ctx.options.timeout, error);
   if (!other) return fail({"cannot connect: " + error});
   // The other connection is mid-conversation when the oversize frame arrives.
-  const auto first = frame_of(pattern(100, 5));
+  const auto first = frame_of(payload(ctx, 100, 5));
   SendPlan p1;
   p1.data = first;
   Expect e1;
@@ -95,7 +95,7 @@ Result oversize_others(Context& ctx) {
   expect.close = true;
   Result bad = exchange(ctx, "oversize connection: 5 and 0 B frames, then max + 1", plan, expect);
   if (bad.status == Status::fail) return bad;
-  const auto second = frame_of(pattern(300, 6));
+  const auto second = frame_of(payload(ctx, 300, 6));
   SendPlan p2;
   p2.data = second;
   p2.shut_wr = true;

@@ -42,7 +42,8 @@ Result frame_timeout(Context& ctx) {
   std::string error;
   const net::UniqueFd fd = connect_server(ctx.endpoint, ctx.options.timeout, error);
   if (!fd) return fail({"cannot connect: " + error});
-  const auto data = frame_of(pattern(100'000, 9));
+  if (ctx.options.max_frame < 2) return skip("needs --max-frame of at least 2 B");
+  const auto data = frame_of(payload(ctx, 100'000, 9));
   const auto limit = Clock::now() + frame + ctx.options.timeout;
   std::vector<std::byte> received;
   std::size_t sent = 0;
@@ -71,8 +72,8 @@ Result frame_timeout(Context& ctx) {
 
 // Fills one connection without ever reading it, then checks another is
 // served. Returns the bytes written before the socket refused more.
-std::size_t fill_without_reading(int fd, milliseconds stall) {
-  const auto chunk = frame_of(pattern(60'000, 10));
+std::size_t fill_without_reading(const Context& ctx, int fd, milliseconds stall) {
+  const auto chunk = frame_of(payload(ctx, 60'000, 10));
   std::size_t total = 0;
   std::size_t offset = 0;
   // Bounded: 256 MiB at most, and each round either writes or ends.
@@ -90,7 +91,7 @@ Result slow_reader(Context& ctx) {
   std::string error;
   const net::UniqueFd stuck = connect_server(ctx.endpoint, ctx.options.timeout, error);
   if (!stuck) return fail({"cannot connect: " + error});
-  const std::size_t filled = fill_without_reading(stuck.get(), milliseconds(300));
+  const std::size_t filled = fill_without_reading(ctx, stuck.get(), milliseconds(300));
   auto lines = check_serving(
       ctx, "while another connection has " + size_text(filled) + " unread and its socket full");
   return lines.empty() ? pass() : fail(lines);
@@ -101,7 +102,7 @@ Result connection_limit(Context& ctx) {
   if (n == 0) return skip("give --max-conns N to check the connection limit");
   if (n > 500) return skip("--max-conns above 500: too many connections to open here");
   std::vector<net::UniqueFd> held;
-  const auto ping = frame_of(pattern(8, 11));
+  const auto ping = frame_of(payload(ctx, 8, 11));
   for (std::uint32_t i = 0; i < n; ++i) {
     std::string error;
     net::UniqueFd fd = connect_server(ctx.endpoint, ctx.options.timeout, error);

@@ -36,6 +36,10 @@ std::vector<std::byte> pattern(std::size_t size, std::uint64_t salt) {
   return out;
 }
 
+std::vector<std::byte> payload(const Context& ctx, std::size_t size, std::uint64_t salt) {
+  return pattern(std::min<std::size_t>(size, ctx.options.max_frame), salt);
+}
+
 std::vector<std::size_t> every_byte(std::size_t total) {
   return std::vector<std::size_t>(total, 1);
 }
@@ -69,7 +73,7 @@ Result exchange(Context& ctx, const std::string& what, const SendPlan& plan, con
 }
 
 std::vector<std::string> check_serving(Context& ctx, const std::string& label) {
-  const std::vector<std::byte> ping = frame_of(pattern(16, 7));
+  const std::vector<std::byte> ping = frame_of(payload(ctx, 16, 7));
   SendPlan plan;
   plan.data = ping;
   plan.shut_wr = true;

@@ -28,6 +28,10 @@ void append_frame(std::vector<std::byte>& stream, std::span<const std::byte> pay
 // always shows up as a difference at (or right after) its offset.
 std::vector<std::byte> pattern(std::size_t size, std::uint64_t salt);
 
+// pattern(), cut to the server's --max-frame: a case about something else
+// must not trip the limit on a server whose limit is small.
+std::vector<std::byte> payload(const Context& ctx, std::size_t size, std::uint64_t salt);
+
 // One write per byte.
 std::vector<std::size_t> every_byte(std::size_t total);
 // Random write sizes from 1 to `max_write`, summing to `total`.
