@@ -114,6 +114,17 @@ TEST(Conform, PassesTheStrictCasesAgainstFramedServerWithShortTimeouts) {
   }
 }
 
+TEST(Conform, PassesFramedServerWithASmallLimit) {
+  // Every case keeps its frames within --max-frame, so only the limit is
+  // tested against the limit.
+  ServerProcess server;
+  start(server, FRAMED_SERVER_PATH, {"--max-frame", "100"});
+  const ConformRun r = conform_at(server.port(), {"--max-frame", "100"});
+  EXPECT_EQ(r.status.code, 0) << r.out << r.err << "\nserver log:\n" << server.stderr_text();
+  EXPECT_TRUE(ids_with(r.out, "PASS").contains("3-exact-max-frame")) << r.out;
+  EXPECT_TRUE(ids_with(r.out, "PASS").contains("6.3-eof-mid-payload")) << r.out;
+}
+
 TEST(Conform, StrictCasesFailAgainstAServerWithoutTimeouts) {
   // bare-echo has no timeouts: the idle case must see the connection stay open.
   ServerProcess server;
