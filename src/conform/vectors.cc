@@ -53,8 +53,8 @@ bool parse_end(std::string_view text, WireVector& v) {
   return v.end != DecodeError::none && parse_number(trim(text.substr(at + 1)), v.end_offset);
 }
 
-// Runs a decoder with `limit` over the whole input: the frame count, the end
-// and its offset.
+// Runs a decoder with `limit` over the whole input: the complete frames, the
+// end and its offset, and where the last complete frame ends.
 struct Decoded {
   std::vector<std::vector<std::byte>> frames;
   DecodeError end = DecodeError::none;
