@@ -112,7 +112,23 @@ int Server::run() {
     }
     if ((fds[0].revents & POLLIN) == 0) continue;
     const SignalCounts got = signals_.take();
-    if (got.user1 > 0) log_counters("SIGUSR1");
+    if (got.user1 > 0) {
+      // Ask the workers first, so the report includes everything they had
+      // done before the signal (bounded, should a worker be busy).
+      const std::uint64_t req = shared_.request_report();
+      for (auto& w : workers_) w->wake();
+      const auto give_up = Clock::now() + std::chrono::milliseconds(500);
+      auto all_acked = [&] {
+        for (const auto& w : workers_) {
+          if (w->report_acked() < req) return false;
+        }
+        return true;
+      };
+      while (!all_acked() && Clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      log_counters("SIGUSR1");
+    }
     std::uint32_t stops = got.stops();
     if (stops == 0) continue;
     if (!stopping) {

@@ -87,6 +87,11 @@ int Worker::run() {
   for (;;) {
     auto now = Clock::now();
     if (shared_.exit_requested()) return 1;
+    // Between batches: every counter of the events so far is up to date.
+    if (const auto req = shared_.report_requested();
+        req != report_ack_.load(std::memory_order_relaxed)) {
+      report_ack_.store(req, std::memory_order_release);
+    }
     if (!shutting_down_ && shared_.stop_requested()) begin_shutdown(now);
     if (shutting_down_) {
       if (open_conns_ == 0) {

@@ -82,6 +82,15 @@ class Shared {
   [[nodiscard]] std::size_t stop_acks() const noexcept {
     return stop_acks_.load(std::memory_order_acquire);
   }
+  // A counters report: the signal thread raises the request, each worker
+  // acknowledges it between batches, so the report includes every event a
+  // worker finished before it saw the request.
+  std::uint64_t request_report() noexcept {
+    return report_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  }
+  [[nodiscard]] std::uint64_t report_requested() const noexcept {
+    return report_.load(std::memory_order_acquire);
+  }
   void request_exit() noexcept { exit_.store(true, std::memory_order_release); }
   [[nodiscard]] bool exit_requested() const noexcept {
     return exit_.load(std::memory_order_acquire);
@@ -93,6 +102,7 @@ class Shared {
   std::atomic<bool> stop_{false};
   std::atomic<bool> exit_{false};
   std::atomic<std::size_t> stop_acks_{0};
+  std::atomic<std::uint64_t> report_{0};
   std::atomic<Clock::rep> deadline_ns_{0};
 };
 
@@ -120,6 +130,10 @@ class Worker final : public Loop {
   void wake() noexcept;
 
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
+  // The last report request this worker acknowledged (see Shared).
+  [[nodiscard]] std::uint64_t report_acked() const noexcept {
+    return report_ack_.load(std::memory_order_acquire);
+  }
   [[nodiscard]] std::size_t worker_index() const noexcept { return index_; }
 
  private:
@@ -262,6 +276,7 @@ class Worker final : public Loop {
   bool shutting_down_ = false;
   Clock::time_point drain_deadline_{};
   Counters counters_;
+  std::atomic<std::uint64_t> report_ack_{0};
 
   std::unique_ptr<Handler> handler_;
   std::unordered_map<std::uint64_t, std::size_t> slot_of_;  // Connection id -> slot.
