@@ -11,6 +11,8 @@
 
 #include "load.h"
 #include "server_process.h"
+#include "framed/version.h"
+#include "util/cli.h"
 #include "util/parse.h"
 
 namespace {
@@ -50,10 +52,6 @@ options:
 Exit status: 0 on success, 1 on any error or corrupted echo, 2 on bad usage.
 )";
 
-int usage_error(const std::string& why) {
-  std::fprintf(stderr, "framed-bench: %s\n\n%s", why.c_str(), kUsage);
-  return 2;
-}
 
 double to_us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
@@ -82,84 +80,52 @@ int main(int argc, char** argv) {
   bool progress = isatty(STDERR_FILENO) != 0;
   std::string label;
 
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--calibrate") {
-      calibrate = true;
-      continue;
-    }
-    if (arg == "--calibrate-only") {
-      calibrate = calibrate_only = true;
-      continue;
-    }
-    if (arg == "--json") {
-      json = true;
-      continue;
-    }
-    if (arg == "--no-progress") {
-      progress = false;
-      continue;
-    }
-    if (i + 1 >= argc) return usage_error("unknown option or missing value: " + arg);
-    const std::string v = argv[++i];
-    bool ok = true;
-    auto count = [&](std::size_t& out, std::uint64_t max) {
-      const auto n = framed::util::parse_uint(v, max);
-      ok = n && *n > 0;
-      if (ok) out = static_cast<std::size_t>(*n);
-    };
-    auto duration = [&](std::chrono::milliseconds& out) {
-      const auto d = framed::util::parse_duration(v);
-      ok = d.has_value();
-      if (ok) out = *d;
-    };
-    if (arg == "--host")
-      host = v;
-    else if (arg == "--port") {
-      const auto n = framed::util::parse_uint(v, 65535);
-      ok = n && *n > 0;
-      if (ok) port = static_cast<std::uint16_t>(*n);
-    } else if (arg == "--server")
-      server_path = v;
-    else if (arg == "--server-arg")
-      server_args.push_back(v);
-    else if (arg == "--server-pid") {
-      const auto n = framed::util::parse_uint(v, 4'194'304);
-      ok = n && *n > 0;
-      if (ok) server_pid = static_cast<pid_t>(*n);
-    }
-    else if (arg == "--connections")
-      count(o.connections, 1'000'000);
-    else if (arg == "--threads")
-      count(o.threads, 1024);
-    else if (arg == "--depth")
-      count(o.depth, 1'000'000);
-    else if (arg == "--size") {
-      const auto n = framed::util::parse_size(v, 0xFFFFFFFFU);
-      ok = n.has_value();
-      if (ok) o.frame_size = static_cast<std::size_t>(*n);
-    } else if (arg == "--duration")
-      duration(o.duration);
-    else if (arg == "--warmup")
-      duration(o.warmup);
-    else if (arg == "--frames") {
-      const auto n = framed::util::parse_uint(v, UINT64_MAX);
-      ok = n && *n > 0;
-      if (ok) o.frames = *n;
-    } else if (arg == "--seed") {
-      const auto n = framed::util::parse_uint(v, UINT64_MAX);
-      ok = n.has_value();
-      if (ok) o.seed = *n;
-    } else if (arg == "--label")
-      label = v;
-    else
-      return usage_error("unknown option '" + arg + "'");
-    if (!ok) return usage_error("invalid value '" + v + "' for " + arg);
+  using namespace framed::util;
+  std::uint64_t pid_value = 0;
+  const CliOption options[] = {
+      {"--host", "an address or host name", set_text(host)},
+      {"--port", "a port from 1 to 65535", set_port(port)},
+      {"--server", "a path to a server binary", set_text(server_path)},
+      {"--server-arg", "an argument for the started server",
+       [&](std::string_view v) {
+         server_args.emplace_back(v);
+         return true;
+       }},
+      {"--server-pid", "a process id", set_u64(pid_value, 4'194'304)},
+      {"--connections", "a count from 1 to 1000000", set_count(o.connections, 1'000'000)},
+      {"--threads", "a count from 1 to 1024", set_count(o.threads, 1024)},
+      {"--depth", "a count from 1 to 1000000", set_count(o.depth, 1'000'000)},
+      {"--size", "a size up to 4294967295 bytes, such as 64 or 64KiB",
+       set_size(o.frame_size, 0xFFFFFFFFU)},
+      {"--duration", "a duration such as 5s", set_duration(o.duration)},
+      {"--warmup", "a duration such as 1s", set_duration(o.warmup)},
+      {"--frames", "a count above 0",
+       [&](std::string_view v) { return set_u64(o.frames, UINT64_MAX)(v) && o.frames > 0; }},
+      {"--seed", "a number", set_u64(o.seed, UINT64_MAX)},
+      {"--label", "a scenario name", set_text(label)},
+      {"--calibrate", "", set_flag(calibrate)},
+      {"--calibrate-only",
+       "",
+       [&](std::string_view) {
+         calibrate = calibrate_only = true;
+         return true;
+       }},
+      {"--json", "", set_flag(json)},
+      {"--no-progress",
+       "",
+       [&](std::string_view) {
+         progress = false;
+         return true;
+       }},
+  };
+  std::string message;
+  switch (parse_cli(argc, argv, options, nullptr, message)) {
+    case CliOutcome::help: std::fputs(kUsage, stdout); return 0;
+    case CliOutcome::version: std::printf("framed-bench %s\n", FRAMED_VERSION); return 0;
+    case CliOutcome::error: return usage_error("framed-bench", message);
+    case CliOutcome::run: break;
   }
+  server_pid = static_cast<pid_t>(pid_value);
   o.progress =
       progress && !json && (o.frames == 0 && o.duration + o.warmup > std::chrono::seconds(3));
 
@@ -317,10 +283,11 @@ int main(int argc, char** argv) {
       std::printf("  loopback     %.1f MiB/s calibrated; this run is %.1f%% of it\n", ceiling_mib,
                   100.0 * mibps / ceiling_mib);
     }
-    std::printf("  errors       %llu (corrupt %llu)%s%s\n",
-                static_cast<unsigned long long>(r.errors),
-                static_cast<unsigned long long>(r.corrupt), r.first_error.empty() ? "" : ": ",
-                r.first_error.c_str());
+    std::printf("  errors       %llu (corrupt %llu)\n", static_cast<unsigned long long>(r.errors),
+                static_cast<unsigned long long>(r.corrupt));
+    for (const auto& line : fold_errors(r.error_list, "connections")) {
+      std::printf("               %s\n", line.c_str());
+    }
   }
   return (r.errors == 0 && r.connected == o.connections && r.frames > 0) ? 0 : 1;
 }

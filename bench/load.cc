@@ -111,20 +111,22 @@ class Load {
   }
 
   LoadResult fail_all(std::string why) {
-    ++result_.errors;
-    if (result_.first_error.empty()) result_.first_error = std::move(why);
+    note_error(why);
     return result_;
+  }
+
+  void note_error(const std::string& why) {
+    ++result_.errors;
+    if (result_.first_error.empty()) result_.first_error = why;
+    result_.error_list.push_back(why);
   }
 
   void kill(Conn& c, const std::string& why, bool corrupt = false) {
     if (c.dead) return;
     c.dead = true;
     --alive_;
-    ++result_.errors;
     if (corrupt) ++result_.corrupt;
-    if (result_.first_error.empty()) {
-      result_.first_error = "connection " + std::to_string(c.index) + ": " + why;
-    }
+    note_error(why);
     c.fd.reset();
   }
 
@@ -143,8 +145,7 @@ class Load {
         if (const auto e = net::connect_to(ep_, c->fd); !e.ok()) {
           conns_.push_back(std::move(c));
           conns_.back()->dead = true;
-          ++result_.errors;
-          if (result_.first_error.empty()) result_.first_error = e.message();
+          note_error("cannot connect: " + e.message());
           continue;
         }
         epoll_event ev{};
@@ -162,8 +163,7 @@ class Load {
         if (const auto e = net::connect_result(c.fd.get()); !e.ok()) {
           c.dead = true;
           c.fd.reset();
-          ++result_.errors;
-          if (result_.first_error.empty()) result_.first_error = e.message();
+          note_error("cannot connect: " + e.message());
           continue;
         }
         c.connected = true;
@@ -179,8 +179,7 @@ class Load {
       if (!c->connected && !c->dead) {
         c->dead = true;
         c->fd.reset();
-        ++result_.errors;
-        if (result_.first_error.empty()) result_.first_error = "connect: timed out";
+        note_error("cannot connect: timed out");
       }
     }
   }
@@ -311,6 +310,7 @@ LoadResult run_load(const net::Endpoint& endpoint, const LoadOptions& options,
     total.seconds = std::max(total.seconds, r.seconds);
     total.rtt_ns.merge(r.rtt_ns);
     total.errors += r.errors;
+    total.error_list.insert(total.error_list.end(), r.error_list.begin(), r.error_list.end());
     total.corrupt += r.corrupt;
     total.connected += r.connected;
     if (total.first_error.empty()) total.first_error = r.first_error;

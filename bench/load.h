@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "histogram.h"
 #include "net/socket.h"
@@ -40,6 +41,9 @@ struct LoadResult {
   std::uint64_t errors = 0;   // Connections lost to an error.
   std::uint64_t corrupt = 0;  // Echoes that differed from what was sent.
   std::string first_error;
+  // Every connection's error, without naming the connection, so identical
+  // ones fold into one line with a count (util::fold_errors).
+  std::vector<std::string> error_list;
   std::size_t connected = 0;  // Connections that were established.
 };
 

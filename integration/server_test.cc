@@ -501,7 +501,7 @@ TEST_P(Server, Sigusr1LogsTheCounters) {
       << server.stderr_text();
 }
 
-TEST(ServerCommandLine, BadArgumentsPrintAMessageAndUsageAndFail) {
+TEST(ServerCommandLine, BadArgumentsPrintOneLineAndAHintAndFail) {
   const std::vector<std::vector<std::string>> cases{
       {"--bogus"},
       {"--port", "abc"},
@@ -529,8 +529,10 @@ TEST(ServerCommandLine, BadArgumentsPrintAMessageAndUsageAndFail) {
     const auto status = run_to_exit(FRAMED_SERVER_PATH, args, out, err);
     EXPECT_TRUE(status.exited) << args[0];
     EXPECT_EQ(status.code, 2) << args[0];
-    EXPECT_NE(err.find("framed-server: "), std::string::npos) << err;
-    EXPECT_NE(err.find("usage: framed-server"), std::string::npos) << err;
+    EXPECT_EQ(err.rfind("framed-server: ", 0), 0U) << err;
+    EXPECT_NE(err.find("\nTry 'framed-server --help' for more information.\n"), std::string::npos)
+        << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 2) << "one line, then the hint:\n" << err;
     EXPECT_EQ(out, "") << "nothing on stdout for " << args[0];
   }
 }
@@ -624,6 +626,61 @@ TEST_P(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Server, ::testing::ValuesIn(backend_cases()),
                          backend_case_name);
+
+}  // namespace
+}  // namespace framed::test
+
+namespace framed::test {
+namespace {
+
+// The tools share one command-line helper and the GNU convention.
+TEST(ToolsCommandLine, BadArgumentsPrintOneLineAndAHint) {
+  struct Case {
+    const char* path;
+    const char* name;
+    std::vector<std::string> args;
+  };
+  const std::vector<Case> cases{
+      {FRAMED_CLIENT_PATH, "framed-client", {"--bogus"}},
+      {FRAMED_CLIENT_PATH, "framed-client", {"--port", "70000"}},
+      {FRAMED_CLIENT_PATH, "framed-client", {"--window"}},
+      {FRAMED_STRESS_PATH, "stress", {"--clients", "0"}},
+      {FRAMED_STRESS_PATH, "stress", {"stray"}},
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    std::string err;
+    const auto status = run_to_exit(c.path, c.args, out, err);
+    EXPECT_EQ(status.code, 2) << c.name << " " << c.args[0];
+    EXPECT_EQ(err.rfind(std::string(c.name) + ": ", 0), 0U) << err;
+    EXPECT_NE(err.find("Try '" + std::string(c.name) + " --help' for more information.\n"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 2) << err;
+  }
+}
+
+// stress folds the same error of many clients into one line with a count.
+TEST(ToolsCommandLine, StressFoldsIdenticalClientErrors) {
+  // A port nobody listens on: bind one, read its number, close it.
+  std::uint16_t port = 0;
+  {
+    ServerProcess probe;
+    SpawnOptions options;
+    options.args = {"--port", "0"};
+    std::string error;
+    ASSERT_TRUE(probe.start(FRAMED_SERVER_PATH, options, error)) << error;
+    port = probe.port();
+  }
+  std::string out;
+  std::string err;
+  const auto status = run_to_exit(
+      FRAMED_STRESS_PATH, {"--port", std::to_string(port), "--clients", "20", "--frames", "1"},
+      out, err);
+  EXPECT_EQ(status.code, 1);
+  EXPECT_NE(err.find("stress: 20 clients: "), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
 
 }  // namespace
 }  // namespace framed::test

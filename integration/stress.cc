@@ -19,6 +19,8 @@
 
 #include "client/echo_client.h"
 #include "server_process.h"
+#include "framed/version.h"
+#include "util/cli.h"
 #include "util/parse.h"
 
 namespace {
@@ -55,9 +57,13 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31U);
 }
 
-int usage_error(const std::string& why) {
-  std::fprintf(stderr, "stress: %s\n\n%s", why.c_str(), kUsage);
-  return 2;
+// --max-size: a byte count up to 4 GiB - 1, into a 64-bit variable.
+std::function<bool(std::string_view)> set_u64_size(std::uint64_t& out) {
+  return [&out](std::string_view v) {
+    const auto n = framed::util::parse_size(v, 0xFFFFFFFFU);
+    if (n) out = *n;
+    return n.has_value();
+  };
 }
 
 }  // namespace
@@ -75,51 +81,29 @@ int main(int argc, char** argv) {
   echo.window = 8;
   echo.timeout = std::chrono::seconds(30);
 
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) return usage_error("unknown option or missing value: " + arg);
-    const std::string v = argv[++i];
-    bool ok = true;
-    auto count = [&](std::size_t& out, std::uint64_t max) {
-      const auto n = framed::util::parse_uint(v, max);
-      ok = n && *n > 0;
-      if (ok) out = static_cast<std::size_t>(*n);
-    };
-    if (arg == "--clients")
-      count(clients, 10'000);
-    else if (arg == "--frames")
-      count(frames, 10'000'000);
-    else if (arg == "--window")
-      count(echo.window, 100'000);
-    else if (arg == "--seed") {
-      const auto n = framed::util::parse_uint(v, UINT64_MAX);
-      ok = n.has_value();
-      if (ok) seed = *n;
-    } else if (arg == "--max-size") {
-      const auto n = framed::util::parse_size(v, 0xFFFFFFFFU);
-      ok = n.has_value();
-      if (ok) max_size = *n;
-    } else if (arg == "--timeout") {
-      const auto d = framed::util::parse_duration(v);
-      ok = d && d->count() > 0;
-      if (ok) echo.timeout = *d;
-    } else if (arg == "--host")
-      host = v;
-    else if (arg == "--port") {
-      const auto n = framed::util::parse_uint(v, 65535);
-      ok = n && *n > 0;
-      if (ok) port = static_cast<std::uint16_t>(*n);
-    } else if (arg == "--server")
-      server_path = v;
-    else if (arg == "--server-arg")
-      server_args.push_back(v);
-    else
-      return usage_error("unknown option '" + arg + "'");
-    if (!ok) return usage_error("invalid value '" + v + "' for " + arg);
+  using namespace framed::util;
+  const CliOption options[] = {
+      {"--clients", "a count from 1 to 10000", set_count(clients, 10'000)},
+      {"--frames", "a count from 1 to 10000000", set_count(frames, 10'000'000)},
+      {"--window", "a count from 1 to 100000", set_count(echo.window, 100'000)},
+      {"--seed", "a number", set_u64(seed, UINT64_MAX)},
+      {"--max-size", "a size up to 4294967295 bytes", set_u64_size(max_size)},
+      {"--timeout", "a duration above 0, such as 30s", set_duration(echo.timeout, false)},
+      {"--host", "an address or host name", set_text(host)},
+      {"--port", "a port from 1 to 65535", set_port(port)},
+      {"--server", "a path to a server binary", set_text(server_path)},
+      {"--server-arg", "an argument for the started server",
+       [&](std::string_view v) {
+         server_args.emplace_back(v);
+         return true;
+       }},
+  };
+  std::string message;
+  switch (parse_cli(argc, argv, options, nullptr, message)) {
+    case CliOutcome::help: std::fputs(kUsage, stdout); return 0;
+    case CliOutcome::version: std::printf("stress %s\n", FRAMED_VERSION); return 0;
+    case CliOutcome::error: return usage_error("stress", message);
+    case CliOutcome::run: break;
   }
 
   framed::test::ServerProcess server;
@@ -177,8 +161,12 @@ int main(int argc, char** argv) {
       opts.split_seed = client_seed | 1U;
       const auto r = framed::client::run_echo(ep, frames, source, opts);
       ChildReport report{r.frames_verified, r.corrupt ? 1U : 0U, r.error.empty() ? 0U : 1U};
-      if (!r.error.empty()) std::fprintf(stderr, "stress: client %zu: %s\n", c, r.error.c_str());
+      // The report, then the error text: the parent folds identical errors
+      // of many clients into one line.
       [[maybe_unused]] const auto n = ::write(fds[1], &report, sizeof report);
+      if (!r.error.empty()) {
+        [[maybe_unused]] const auto m = ::write(fds[1], r.error.data(), r.error.size());
+      }
       ::_exit(r.error.empty() ? 0 : 1);
     }
     ::close(fds[1]);
@@ -186,23 +174,35 @@ int main(int argc, char** argv) {
   }
 
   ChildReport total;
+  std::vector<std::string> errors;
   for (const Child& child : children) {
     ChildReport report;
     ssize_t n = 0;
     do {
       n = ::read(child.fd, &report, sizeof report);
     } while (n < 0 && errno == EINTR);
+    std::string text;
+    char buf[512];
+    for (ssize_t m = 0; (m = ::read(child.fd, buf, sizeof buf)) != 0;) {
+      if (m < 0 && errno == EINTR) continue;
+      if (m < 0) break;
+      text.append(buf, static_cast<std::size_t>(m));
+    }
+    if (!text.empty()) errors.push_back(text);
     ::close(child.fd);
     int status = 0;
     ::waitpid(child.pid, &status, 0);
     if (n != static_cast<ssize_t>(sizeof report)) {
       report = {};
       report.error = 1;
-      std::fprintf(stderr, "stress: a client process died without reporting\n");
+      errors.emplace_back("client process died without reporting");
     }
     total.verified += report.verified;
     total.corrupt += report.corrupt;
     total.error += report.error;
+  }
+  for (const auto& line : framed::util::fold_errors(errors, "clients")) {
+    std::fprintf(stderr, "stress: %s\n", line.c_str());
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

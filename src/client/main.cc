@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "client/echo_client.h"
-#include "util/parse.h"
+#include "framed/version.h"
+#include "util/cli.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ options:
   --seed N          cut writes at random sizes from this seed (0: no cutting)
   -q, --quiet       print only the summary
   -h, --help        show this text
+  --version         show the version
 
 Exit status: 0 when every echo matched; 1 on a mismatch, early close or
 error (with a message saying what happened); 2 on bad arguments.
@@ -47,65 +49,34 @@ struct Args {
   std::vector<std::string> messages;
 };
 
-int usage_error(const std::string& why) {
-  std::fprintf(stderr, "framed-client: %s\n\n%s", why.c_str(), kUsage);
-  return 2;
-}
-
 double micros(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1000.0; }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "-q" || arg == "--quiet") {
-      a.quiet = true;
-      continue;
-    }
-    if (arg.rfind("--", 0) != 0 || arg == "--") {
-      a.messages.push_back(arg);
-      continue;
-    }
-    if (i + 1 >= argc) return usage_error("option " + arg + " needs a value");
-    const std::string v = argv[++i];
-    bool ok = true;
-    if (arg == "--host") {
-      a.host = v;
-    } else if (arg == "--port") {
-      const auto p = framed::util::parse_uint(v, 65535);
-      ok = p && *p > 0;
-      if (ok) a.port = static_cast<std::uint16_t>(*p);
-    } else if (arg == "--count") {
-      const auto n = framed::util::parse_uint(v, 1'000'000'000);
-      ok = n.has_value();
-      if (ok) a.count = static_cast<std::size_t>(*n);
-      a.generated = true;
-    } else if (arg == "--size") {
-      const auto n = framed::util::parse_size(v, 0xFFFFFFFFU);
-      ok = n.has_value();
-      if (ok) a.size = static_cast<std::size_t>(*n);
-    } else if (arg == "--window") {
-      const auto n = framed::util::parse_uint(v, 1'000'000);
-      ok = n && *n > 0;
-      if (ok) a.echo.window = static_cast<std::size_t>(*n);
-    } else if (arg == "--timeout") {
-      const auto d = framed::util::parse_duration(v);
-      ok = d && d->count() > 0;
-      if (ok) a.echo.timeout = *d;
-    } else if (arg == "--seed") {
-      const auto n = framed::util::parse_uint(v, UINT64_MAX);
-      ok = n.has_value();
-      if (ok) a.echo.split_seed = *n;
-    } else {
-      return usage_error("unknown option '" + arg + "'");
-    }
-    if (!ok) return usage_error("invalid value '" + v + "' for " + arg);
+  using namespace framed::util;
+  const CliOption options[] = {
+      {"--host", "an address or host name", set_text(a.host)},
+      {"--port", "a port from 1 to 65535", set_port(a.port)},
+      {"--count", "a count up to 1000000000",
+       [&](std::string_view v) {
+         a.generated = true;
+         return set_count(a.count, 1'000'000'000, true)(v);
+       }},
+      {"--size", "a size up to 4294967295 bytes, such as 64 or 1MiB",
+       set_size(a.size, 0xFFFFFFFFU)},
+      {"--window", "a count from 1 to 1000000", set_count(a.echo.window, 1'000'000)},
+      {"--timeout", "a duration above 0, such as 10s", set_duration(a.echo.timeout, false)},
+      {"--seed", "a number", set_u64(a.echo.split_seed, UINT64_MAX)},
+      {"--quiet", "", set_flag(a.quiet), "-q"},
+  };
+  std::string message;
+  switch (parse_cli(argc, argv, options, &a.messages, message)) {
+    case CliOutcome::help: std::fputs(kUsage, stdout); return 0;
+    case CliOutcome::version: std::printf("framed-client %s\n", FRAMED_VERSION); return 0;
+    case CliOutcome::error: return usage_error("framed-client", message);
+    case CliOutcome::run: break;
   }
 
   if (!a.generated && a.messages.empty()) {

@@ -15,8 +15,9 @@ int main(int argc, char** argv) {
       std::fputs(framed::server::usage().c_str(), stdout);
       return 0;
     case framed::server::ParseOutcome::error:
-      std::fprintf(stderr, "framed-server: %s\n\n%s", message.c_str(),
-                   framed::server::usage().c_str());
+      // GNU style: the problem in one line, then where to read more.
+      std::fprintf(stderr, "framed-server: %s\nTry 'framed-server --help' for more information.\n",
+                   message.c_str());
       return 2;
     case framed::server::ParseOutcome::run: break;
   }
