@@ -101,6 +101,19 @@ for ((r = 1; r <= runs; ++r)); do
   done
 done
 
+# framed-broadcast (examples/broadcast): one sender, 10 and 100 receivers.
+bcast="$build/bench/broadcast-bench"
+if [ -x "$bcast" ]; then
+  for receivers in 10 100; do
+    for size in 64 64KiB; do
+      window=1024; [ "$size" = 64KiB ] && window=16
+      cmd=("$bcast" --receivers "$receivers" --size "$size" --window "$window" --duration "$duration" --json)
+      echo "scenarios: broadcast: ${cmd[*]}" >&2
+      printf '%s\t%s\n' "$("${cmd[@]}" || true)" "${cmd[*]}" >> "$tmp/broadcast"
+    done
+  done
+fi
+
 field() { sed -n "s/.*\"$1\": \([-0-9.]*\).*/\1/p" <<<"$2"; }
 # The median run of one cell, by frames/s.
 cell() {
@@ -163,6 +176,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a 
     echo "- $s: server RSS per connection at 10000 connections: $per KiB (target < 1)"
   done
   echo
+  if [ -s "$tmp/broadcast" ]; then
+    echo "framed-broadcast, one sender (frames verified whole and in sequence by every"
+    echo "receiver; the sender stays at most a window ahead of the slowest receiver):"
+    echo
+    echo "| receivers | frame | delivered frames/s | delivered MiB/s | command |"
+    echo "|---:|---:|---:|---:|---|"
+    while IFS=$'\t' read -r j cmd; do
+      echo "| $(field receivers "$j") | $(field frame_size "$j") B | $(field delivered_frames_per_s "$j") | $(field delivered_mib_per_s "$j") | \`$cmd\` |"
+    done < "$tmp/broadcast"
+    echo
+  fi
   echo "Frames/s and p99 against the number of connections: \`bench/plot.sh\`"
   echo "(data in \`connections.dat\`):"
   echo
