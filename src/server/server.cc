@@ -97,6 +97,7 @@ int Server::run() {
   }
   std::size_t finished = 0;
   bool stopping = false;
+  bool second_signal = false;
   while (finished < workers_.size()) {
     pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {done_.get(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
@@ -109,6 +110,14 @@ int Server::run() {
     if ((fds[1].revents & POLLIN) != 0) {
       std::uint64_t n = 0;
       if (::read(done_.get(), &n, sizeof n) == static_cast<ssize_t>(sizeof n)) finished += n;
+      // A worker that ended before any stop request failed (its loop could
+      // not wait): a server with a dead worker would silently serve part of
+      // its connections, so stop them all and exit 1.
+      if (!stopping && !shared_.exit_requested()) {
+        log(LogLevel::error, "a worker failed; stopping every worker");
+        shared_.request_exit();
+        for (auto& w : workers_) w->wake();
+      }
     }
     if ((fds[0].revents & POLLIN) == 0) continue;
     const SignalCounts got = signals_.take();
@@ -149,6 +158,7 @@ int Server::run() {
     }
     if (stops > 0) {
       // A stop signal during the drain (or two at once) means: stop now.
+      second_signal = true;
       shared_.request_exit();
       for (auto& w : workers_) w->wake();
     }
@@ -156,9 +166,11 @@ int Server::run() {
   for (auto& t : threads) t.join();
   int code = 0;
   for (int s : status) code = std::max(code, s);
-  if (shared_.exit_requested()) {
+  if (second_signal) {
     log(LogLevel::warn, "second signal: exiting at once with " + std::to_string(shared_.open()) +
                             " connection(s) open");
+    code = 1;
+  } else if (shared_.exit_requested()) {
     code = 1;
   } else if (code == 0) {
     log(LogLevel::info, "shutdown complete: all connections closed");

@@ -446,8 +446,9 @@ bool Worker::send(Conn& c, std::span<const std::byte> bytes) {
 bool Worker::flush_batch(std::size_t slot, Clock::time_point now) {
   Conn& c = *slots_[slot];
   if (batch_.empty()) return true;
-  std::vector<std::span<const std::byte>> spans;
-  spans.reserve(batch_.size());
+  // A member reused across reads: no allocation on the hot path.
+  std::vector<std::span<const std::byte>>& spans = spans_;
+  spans.clear();
   for (const Piece& p : batch_) {
     spans.emplace_back(p.data != nullptr ? p.data : stage_.data() + p.offset, p.size);
   }

@@ -290,6 +290,7 @@ class Worker final : public Loop {
   std::span<const std::byte> batch_input_;  // Bytes that may be sent by view.
   std::vector<Piece> batch_;
   std::vector<std::byte> stage_;
+  std::vector<std::span<const std::byte>> spans_;  // flush_batch's iovecs.
   std::vector<std::pair<std::size_t, std::uint64_t>> dirty_;  // (slot, id)
 };
 
