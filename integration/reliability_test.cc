@@ -554,6 +554,35 @@ TEST_P(Reliability, InterruptedReadsAndWritesAreRetried) {
   EXPECT_FALSE(ex.eof || ex.reset) << server.stderr_text();
 }
 
+// A worker whose loop fails (its wait returns an error) stops the whole
+// server with exit 1, rather than leaving part of the connections unserved.
+TEST(WorkerFailure, AFailedWorkerStopsTheServerWithExitOne) {
+  ServerProcess server;
+  SpawnOptions options;
+  options.args = {"--port", "0", "--backend", "epoll", "--workers", "2"};
+  options.env = {std::string("LD_PRELOAD=") + FRAMED_EINTR_SHIM_PATH, "FRAMED_EINTR_EVERY=0",
+                 "FRAMED_FAIL_EPOLL_WAIT=6"};
+#ifdef FRAMED_ASAN
+  options.env.emplace_back("ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1");
+#endif
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, options, error)) << error;
+  // A few connections wake the workers until the sixth wait fails.
+  for (int i = 0; i < 10 && !server.wait_exit(0ms).has_value(); ++i) {
+    auto fd = connect_local(server.port(), "127.0.0.1", 500ms);
+    const auto ping = frame_of("ping");
+    if (fd.valid()) (void)exchange(fd.get(), ping, ping.size(), false, 500ms);
+  }
+  const auto status = server.wait_exit(10s);
+  ASSERT_TRUE(status.has_value()) << "still running with a dead worker\n" << server.stderr_text();
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(status->code, 1);
+  EXPECT_NE(server.stderr_text().find("epoll_wait: Bad file descriptor"), std::string::npos)
+      << server.stderr_text();
+  EXPECT_NE(server.stderr_text().find("a worker failed; stopping every worker"), std::string::npos)
+      << server.stderr_text();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Reliability, ::testing::ValuesIn(backend_cases()),
                          backend_case_name);
 
