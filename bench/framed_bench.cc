@@ -86,11 +86,7 @@ int main(int argc, char** argv) {
       {"--host", "an address or host name", set_text(host)},
       {"--port", "a port from 1 to 65535", set_port(port)},
       {"--server", "a path to a server binary", set_text(server_path)},
-      {"--server-arg", "an argument for the started server",
-       [&](std::string_view v) {
-         server_args.emplace_back(v);
-         return true;
-       }},
+      {"--server-arg", "an argument for the started server", append_to(server_args)},
       {"--server-pid", "a process id", set_u64(pid_value, 4'194'304)},
       {"--connections", "a count from 1 to 1000000", set_count(o.connections, 1'000'000)},
       {"--threads", "a count from 1 to 1024", set_count(o.threads, 1024)},

@@ -92,11 +92,7 @@ int main(int argc, char** argv) {
       {"--host", "an address or host name", set_text(host)},
       {"--port", "a port from 1 to 65535", set_port(port)},
       {"--server", "a path to a server binary", set_text(server_path)},
-      {"--server-arg", "an argument for the started server",
-       [&](std::string_view v) {
-         server_args.emplace_back(v);
-         return true;
-       }},
+      {"--server-arg", "an argument for the started server", append_to(server_args)},
   };
   std::string message;
   switch (parse_cli(argc, argv, options, nullptr, message)) {

@@ -146,25 +146,8 @@ IoResult read_some(int fd, std::span<std::byte> buf) {
 }
 
 IoResult write_pair(int fd, std::span<const std::byte> first, std::span<const std::byte> second) {
-  iovec iov[2] = {{const_cast<std::byte*>(first.data()), first.size()},
-                  {const_cast<std::byte*>(second.data()), second.size()}};
-  msghdr msg{};
-  msg.msg_iov = first.empty() ? iov + 1 : iov;
-  msg.msg_iovlen = first.empty() ? 1 : 2;
-  IoResult r;
-  for (;;) {
-    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n >= 0) {
-      r.bytes = static_cast<std::size_t>(n);
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      r.would_block = true;
-    } else {
-      r.error = {"sendmsg", errno};
-    }
-    return r;
-  }
+  const std::span<const std::byte> both[2] = {first, second};
+  return write_spans(fd, both);
 }
 
 IoResult write_some(int fd, std::span<const std::byte> buf) { return write_pair(fd, {}, buf); }

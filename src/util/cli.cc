@@ -127,6 +127,13 @@ std::function<bool(std::string_view)> set_flag(bool& out) {
   };
 }
 
+std::function<bool(std::string_view)> append_to(std::vector<std::string>& out) {
+  return [&out](std::string_view v) {
+    out.emplace_back(v);
+    return true;
+  };
+}
+
 std::vector<std::string> fold_errors(const std::vector<std::string>& errors,
                                      std::string_view what) {
   std::vector<std::string> order;

@@ -47,6 +47,8 @@ std::function<bool(std::string_view)> set_duration(std::chrono::milliseconds& ou
                                                    bool allow_zero = true);
 std::function<bool(std::string_view)> set_text(std::string& out);
 std::function<bool(std::string_view)> set_flag(bool& out);
+// For a repeatable option: appends each value.
+std::function<bool(std::string_view)> append_to(std::vector<std::string>& out);
 
 // Folds repeated error messages: "50 clients: cannot connect to ...: ..."
 // instead of fifty identical lines. Returns one line per distinct message,
