@@ -72,5 +72,46 @@ TEST(Config, ValuesAtTheEdgesAreAccepted) {
   EXPECT_EQ(config.linger_time, milliseconds(120'000));
 }
 
+TEST(Config, ProxyProtocolIsOffByDefaultWithLoopbackPeersAnd3s) {
+  Config config;
+  std::string message;
+  ASSERT_EQ(parse({}, config, message), ParseOutcome::run);
+  EXPECT_FALSE(config.proxy_protocol);
+  EXPECT_EQ(config.proxy_from, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
+  EXPECT_EQ(config.proxy_timeout, milliseconds(3'000));
+  const std::string text = usage();
+  for (const char* shown : {"--proxy-protocol", "(default 127.0.0.0/8,::1/128)", "(default 3s"}) {
+    EXPECT_NE(text.find(shown), std::string::npos) << shown;
+  }
+}
+
+TEST(Config, ProxyFlagsAreParsed) {
+  Config config;
+  std::string message;
+  ASSERT_EQ(parse({"--proxy-protocol", "--proxy-from", "10.0.0.0/8,2001:db8::/32,192.0.2.1",
+                   "--proxy-timeout", "500ms", "--port", "1"},
+                  config, message),
+            ParseOutcome::run)
+      << message;
+  EXPECT_TRUE(config.proxy_protocol);
+  EXPECT_EQ(config.proxy_from,
+            (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1"}));
+  EXPECT_EQ(config.proxy_timeout, milliseconds(500));
+  EXPECT_EQ(config.port, 1) << "--proxy-protocol takes no value";
+}
+
+TEST(Config, BadProxyRangesAreRefused) {
+  for (const char* bad : {"10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/8,", ",::1",
+                          "localhost", "10.0.0.256/8", "10.0.0.0/-1", "10.0.0.0/8x", ""}) {
+    Config config;
+    std::string message;
+    EXPECT_EQ(parse({"--proxy-from", bad}, config, message), ParseOutcome::error) << bad;
+    EXPECT_NE(message.find("--proxy-from"), std::string::npos) << message;
+  }
+  Config config;
+  std::string message;
+  EXPECT_EQ(parse({"--proxy-timeout", "3"}, config, message), ParseOutcome::error);
+}
+
 }  // namespace
 }  // namespace framed::server
