@@ -55,11 +55,13 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("spec-", 0) == 0 && seeds.count(name) == 0) std::filesystem::remove(entry.path());
+      if (name.rfind("spec-", 0) == 0 && seeds.count(name) == 0)
+        std::filesystem::remove(entry.path());
     }
     for (const auto& [name, bytes] : seeds) {
       std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      out.write(reinterpret_cast<const char*>(bytes.data()),
+                static_cast<std::streamsize>(bytes.size()));
     }
     std::printf("wrote %zu corpus files\n", seeds.size());
     return 0;
@@ -83,9 +85,12 @@ int main(int argc, char** argv) {
       found.insert(name);
       const auto it = seeds.find(name);
       if (it == seeds.end() || it->second.size() != bytes.size() ||
-          !std::equal(bytes.begin(), bytes.end(), reinterpret_cast<const char*>(it->second.data()))) {
-        std::fprintf(stderr, "proxy_corpus_tool: %s is stale (regenerate with: proxy_corpus_tool write %s %s)\n",
-                     name.c_str(), argv[2], dir.c_str());
+          !std::equal(bytes.begin(), bytes.end(),
+                      reinterpret_cast<const char*>(it->second.data()))) {
+        std::fprintf(
+            stderr,
+            "proxy_corpus_tool: %s is stale (regenerate with: proxy_corpus_tool write %s %s)\n",
+            name.c_str(), argv[2], dir.c_str());
         ++failures;
         continue;
       }
@@ -128,6 +133,7 @@ int main(int argc, char** argv) {
       ++failures;
     }
   }
-  if (mode == "replay") std::printf("replayed %zu input(s), %zu spec seed(s)\n", replayed, found.size());
+  if (mode == "replay")
+    std::printf("replayed %zu input(s), %zu spec seed(s)\n", replayed, found.size());
   return failures == 0 ? 0 : 1;
 }

@@ -26,8 +26,7 @@ struct ProxyCorpusSplit {
   std::vector<std::uint8_t> pattern;
 };
 inline const std::vector<ProxyCorpusSplit>& proxy_corpus_splits() {
-  static const std::vector<ProxyCorpusSplit> splits{
-      {"whole", {}}, {"bytes", {1}}, {"3-7", {3, 7}}};
+  static const std::vector<ProxyCorpusSplit> splits{{"whole", {}}, {"bytes", {1}}, {"3-7", {3, 7}}};
   return splits;
 }
 
@@ -38,7 +37,8 @@ inline bool parse_proxy_fuzz_input(std::span<const std::byte> raw, ProxyFuzzInpu
   const auto n = std::to_integer<std::size_t>(raw[2]);
   if (raw.size() < 3 + n) return false;
   out.pattern.clear();
-  for (std::size_t i = 0; i < n; ++i) out.pattern.push_back(std::to_integer<std::size_t>(raw[3 + i]));
+  for (std::size_t i = 0; i < n; ++i)
+    out.pattern.push_back(std::to_integer<std::size_t>(raw[3 + i]));
   out.stream = raw.subspan(3 + n);
   return true;
 }

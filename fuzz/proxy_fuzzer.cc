@@ -71,9 +71,8 @@ End parse(std::uint16_t v2_max, std::span<const std::byte> stream,
     if ((end.error == ProxyError::none) != (pos == 0)) fail("finish() disagrees with the input");
   }
   // What the format bounds: a v1 line, or v2's 16 bytes plus the limit.
-  const std::size_t bound = !stream.empty() && stream[0] == std::byte{'P'}
-                                ? framed::kProxyV1MaxLine
-                                : 16U + v2_max;
+  const std::size_t bound =
+      !stream.empty() && stream[0] == std::byte{'P'} ? framed::kProxyV1MaxLine : 16U + v2_max;
   if (end.consumed > bound) fail("consumed past the format's bound");
   return end;
 }

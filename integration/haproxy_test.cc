@@ -151,8 +151,8 @@ std::string make_config(std::uint16_t front, const std::uint16_t (&ports)[3]) {
       "\n"
       "    default-server send-proxy-v2 check inter 100ms fall 1 rise 2\n";
   for (int i = 0; i < 3; ++i) {
-    c += "    server s" + std::to_string(i + 1) + " " + kHosts[i] + ":" +
-         std::to_string(ports[i]) + "\n";
+    c += "    server s" + std::to_string(i + 1) + " " + kHosts[i] + ":" + std::to_string(ports[i]) +
+         "\n";
   }
   return c;
 }
@@ -202,8 +202,15 @@ class HaproxyFront : public ::testing::Test {
   void start_server(int i, std::uint16_t port) {
     servers_[i] = std::make_unique<ServerProcess>();
     SpawnOptions options;
-    options.args = {"--host",        kHosts[i], "--port",      std::to_string(port),
-                    "--proxy-protocol", "--log-level", "debug", "--drain-timeout", "10s"};
+    options.args = {"--host",
+                    kHosts[i],
+                    "--port",
+                    std::to_string(port),
+                    "--proxy-protocol",
+                    "--log-level",
+                    "debug",
+                    "--drain-timeout",
+                    "10s"};
     std::string error;
     ASSERT_TRUE(servers_[i]->start(FRAMED_SERVER_PATH, options, error)) << error;
   }
@@ -252,10 +259,10 @@ class HaproxyFront : public ::testing::Test {
 TEST_F(HaproxyFront, Stress50x100ThroughHaproxyLosesNothingAndLogsTheRealClient) {
   std::string out;
   std::string err;
-  const ExitStatus st = run_to_exit(FRAMED_STRESS_PATH,
-                                    {"--port", std::to_string(front_), "--clients", "50",
-                                     "--frames", "100", "--seed", "42"},
-                                    out, err, 120'000ms);
+  const ExitStatus st = run_to_exit(
+      FRAMED_STRESS_PATH,
+      {"--port", std::to_string(front_), "--clients", "50", "--frames", "100", "--seed", "42"}, out,
+      err, 120'000ms);
   std::printf("through haproxy: %s", out.c_str());
   EXPECT_TRUE(st.exited && st.code == 0) << out << err;
   EXPECT_NE(out.find("0 lost, 0 corrupt, 0 errors"), std::string::npos) << out << err;
@@ -330,7 +337,8 @@ TEST_F(HaproxyFront, RollingRestartUnderLoadLosesNoFrameOnAConnectionThatStayedO
         ++tally.connections;
         int echoed = 0;
         for (; echoed < kFramesPerConnection && !stop.load(); ++echoed) {
-          const auto frame = frame_of("client " + std::to_string(t) + " frame " + std::to_string(n++));
+          const auto frame =
+              frame_of("client " + std::to_string(t) + " frame " + std::to_string(n++));
           Exchange r;
           if (echo_once(fd.get(), frame, r)) {
             ++tally.frames_echoed;

@@ -80,8 +80,9 @@ TEST_P(Proxy, V1HeaderThenFramesInTheSameWriteAreEchoedAndTheClientIsLogged) {
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
   const auto frames = concat(frame_of("one"), frame_of("two"));
-  const auto r = exchange(fd.get(), concat(raw("PROXY TCP4 203.0.113.7 127.0.0.1 40000 7777\r\n"), frames),
-                          frames.size(), true);
+  const auto r =
+      exchange(fd.get(), concat(raw("PROXY TCP4 203.0.113.7 127.0.0.1 40000 7777\r\n"), frames),
+               frames.size(), true);
   EXPECT_EQ(r.received, frames) << server.stderr_text();
   EXPECT_TRUE(server.wait_for_log("conn 203.0.113.7:40000 via proxy 127.0.0.1:", 5s))
       << server.stderr_text();
@@ -96,8 +97,7 @@ TEST_P(Proxy, V2HeaderThenFramesAreEchoedAndTheClientIsLogged) {
   ASSERT_TRUE(fd.valid());
   ASSERT_TRUE(write_all(fd.get(), v2_tcp6()));
   const auto frame = frame_of("after v2");
-  EXPECT_EQ(exchange(fd.get(), frame, frame.size(), false).received, frame)
-      << server.stderr_text();
+  EXPECT_EQ(exchange(fd.get(), frame, frame.size(), false).received, frame) << server.stderr_text();
   EXPECT_TRUE(server.wait_for_log("conn [2001:db8::7]:40001 via proxy", 5s))
       << server.stderr_text();
 }
@@ -113,8 +113,7 @@ TEST_P(Proxy, HeaderSplitByteByByteThenFrames) {
     std::this_thread::sleep_for(2ms);
   }
   const auto frame = frame_of("split");
-  EXPECT_EQ(exchange(fd.get(), frame, frame.size(), false).received, frame)
-      << server.stderr_text();
+  EXPECT_EQ(exchange(fd.get(), frame, frame.size(), false).received, frame) << server.stderr_text();
   EXPECT_TRUE(server.wait_for_log("conn [2001:db8::7]:40001 via proxy", 5s));
 }
 
@@ -204,8 +203,7 @@ TEST_P(Proxy, WithoutTheFlagAHeaderIsJustBytes) {
   EXPECT_TRUE(server.wait_for_log("frame_too_large", 5s)) << server.stderr_text();
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, Proxy, ::testing::ValuesIn(backend_cases()),
-                         backend_case_name);
+INSTANTIATE_TEST_SUITE_P(Backends, Proxy, ::testing::ValuesIn(backend_cases()), backend_case_name);
 
 }  // namespace
 }  // namespace framed::test

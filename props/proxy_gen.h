@@ -24,9 +24,9 @@ struct Tlv {
 // family byte and block, and TLVs.
 struct SentHeader {
   ProxyHeader header;
-  std::uint8_t local_fam = 0;                // v2 LOCAL: any byte.
-  std::vector<std::uint8_t> local_block;     // v2 LOCAL: any bytes.
-  std::vector<Tlv> tlvs;                     // v2 PROXY tcp4/tcp6/unix.
+  std::uint8_t local_fam = 0;             // v2 LOCAL: any byte.
+  std::vector<std::uint8_t> local_block;  // v2 LOCAL: any bytes.
+  std::vector<Tlv> tlvs;                  // v2 PROXY tcp4/tcp6/unix.
 };
 
 inline std::string v1_address(bool v6, const ProxyAddress& a) {
@@ -54,7 +54,7 @@ inline std::vector<std::byte> encode_proxy(const SentHeader& s) {
     return out;
   }
   static constexpr std::uint8_t kSignature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-                                                   0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+                                                  0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
   for (const std::uint8_t b : kSignature) put(b);
   std::vector<std::uint8_t> body;
   std::uint8_t fam = s.local_fam;
@@ -99,7 +99,8 @@ inline std::vector<std::byte> encode_proxy(const SentHeader& s) {
 inline rc::Gen<ProxyAddress> proxy_address(bool v6) {
   return rc::gen::exec([v6] {
     ProxyAddress a;
-    for (std::size_t k = 0; k < (v6 ? 16U : 4U); ++k) a.bytes[k] = *rc::gen::arbitrary<std::uint8_t>();
+    for (std::size_t k = 0; k < (v6 ? 16U : 4U); ++k)
+      a.bytes[k] = *rc::gen::arbitrary<std::uint8_t>();
     a.port = *rc::gen::arbitrary<std::uint16_t>();
     return a;
   });
@@ -131,14 +132,14 @@ inline rc::Gen<SentHeader> sent_header() {
           40, rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>()));
     }
     if (h.version == 2 && h.command == ProxyCommand::proxy && h.family != ProxyFamily::unspec) {
-      s.tlvs = *rc::gen::resize(
-          6, rc::gen::container<std::vector<Tlv>>(rc::gen::exec([] {
-            Tlv t;
-            t.type = *rc::gen::arbitrary<std::uint8_t>();
-            t.value = *rc::gen::resize(
-                60, rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>()));
-            return t;
-          })));
+      s.tlvs = *rc::gen::resize(6, rc::gen::container<std::vector<Tlv>>(rc::gen::exec([] {
+                                  Tlv t;
+                                  t.type = *rc::gen::arbitrary<std::uint8_t>();
+                                  t.value = *rc::gen::resize(
+                                      60, rc::gen::container<std::vector<std::uint8_t>>(
+                                              rc::gen::arbitrary<std::uint8_t>()));
+                                  return t;
+                                })));
     }
     return s;
   });

@@ -67,7 +67,8 @@ RC_GTEST_PROP(ProxyProps, EncodeThenParseIsTheIdentityAndLeavesThePayload, ()) {
   auto wire = encode_proxy(sent);
   const std::size_t header_size = wire.size();
   // Frame bytes follow in the same buffer; not one of them is consumed.
-  const auto tail = *rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>());
+  const auto tail =
+      *rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>());
   for (const auto b : tail) wire.push_back(static_cast<std::byte>(b));
   const Fed got = feed_split(wire, *nonzero_pattern());
   RC_ASSERT(got.status == ProxyStatus::done);
@@ -88,8 +89,8 @@ RC_GTEST_PROP(ProxyProps, AnySplitEndsAsTheWholeDoes, ()) {
   if (*rc::gen::arbitrary<bool>() && !wire.empty()) {
     wire.resize(*rc::gen::inRange<std::size_t>(0, wire.size()));
   }
-  const auto v2_max = *rc::gen::elementOf(
-      std::vector<std::uint16_t>{kDefaultProxyV2Max, 0, 12, 100, 65535});
+  const auto v2_max =
+      *rc::gen::elementOf(std::vector<std::uint16_t>{kDefaultProxyV2Max, 0, 12, 100, 65535});
   const Fed whole = feed_split(wire, {wire.size() + 1}, v2_max);
   const Fed split = feed_split(wire, *nonzero_pattern(), v2_max);
   RC_ASSERT(split == whole);
@@ -100,7 +101,8 @@ RC_GTEST_PROP(ProxyProps, AnySplitEndsAsTheWholeDoes, ()) {
 // Random bytes are almost never a header; the parser rejects them early
 // and consumes no more than 107 bytes of v1 or the limit of v2.
 RC_GTEST_PROP(ProxyProps, NeverConsumesMoreThanTheFormatBounds, ()) {
-  const auto junk = *rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>());
+  const auto junk =
+      *rc::gen::container<std::vector<std::uint8_t>>(rc::gen::arbitrary<std::uint8_t>());
   std::vector<std::byte> wire;
   if (*rc::gen::arbitrary<bool>()) {
     for (const char c : std::string_view("PROXY ")) wire.push_back(static_cast<std::byte>(c));

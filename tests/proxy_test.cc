@@ -45,8 +45,8 @@ class ProxyVectorTest : public ::testing::TestWithParam<ProxyVector> {
         parser, v.input, split, [this](std::span<const std::byte> b) { return guard_.place(b); },
         consumed, violation);
     EXPECT_TRUE(violation.empty()) << how << ": " << violation;
-    EXPECT_EQ(got, v.expected) << how << "\n  expected " << describe(v.expected)
-                               << "\n  got      " << describe(got);
+    EXPECT_EQ(got, v.expected) << how << "\n  expected " << describe(v.expected) << "\n  got      "
+                               << describe(got);
     // A header's bytes are consumed, and not one byte after them: those
     // belong to the frame stream. An error consumes up to its offset.
     const std::size_t want = v.expected.end == ProxyOutcome::End::empty ? 0 : v.expected.offset;

@@ -153,6 +153,9 @@ class Handler {
  public:
   virtual ~Handler() = default;
   [[nodiscard]] virtual Delivery delivery() const noexcept { return Delivery::frames; }
+  // With proxy_protocol, called once the PROXY header is complete, so
+  // c.peer() is already the client's address; a connection closed before
+  // its header is never opened (and never closed) to the handler.
   virtual void on_open(Connection& /*c*/) {}
   // Delivery::chunks: every piece of every frame, in order.
   virtual void on_chunk(Connection& /*c*/, const Chunk& /*chunk*/) {}

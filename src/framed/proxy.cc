@@ -276,8 +276,7 @@ ProxyResult ProxyParser::feed(std::span<const std::byte> input) noexcept {
         break;
 
       case Stage::done:
-      case Stage::error:
-        break;
+      case Stage::error: break;
     }
     if (stage_ == Stage::done) {
       offset_ += pos;
@@ -331,7 +330,8 @@ ProxyError ProxyParser::parse_v1() noexcept {
   header_.family = v6 ? ProxyFamily::tcp6 : ProxyFamily::tcp4;
   for (int k = 0; k < 2; ++k) {
     ProxyAddress& a = k == 0 ? header_.source : header_.destination;
-    const bool ok = v6 ? parse_ipv6(fields[k], a.bytes.data()) : parse_ipv4(fields[k], a.bytes.data());
+    const bool ok =
+        v6 ? parse_ipv6(fields[k], a.bytes.data()) : parse_ipv4(fields[k], a.bytes.data());
     if (!ok) return ProxyError::v1_bad_address;
   }
   if (!parse_port(fields[2], header_.source.port) ||
@@ -359,9 +359,18 @@ ProxyError ProxyParser::start_v2_body() noexcept {
   header_.command = ProxyCommand::proxy;
   std::uint16_t block = 0;
   switch (u8(buf_[13])) {
-    case 0x11: header_.family = ProxyFamily::tcp4; block = kInetBlock; break;
-    case 0x21: header_.family = ProxyFamily::tcp6; block = kInet6Block; break;
-    case 0x31: header_.family = ProxyFamily::unix_stream; block = kUnixBlock; break;
+    case 0x11:
+      header_.family = ProxyFamily::tcp4;
+      block = kInetBlock;
+      break;
+    case 0x21:
+      header_.family = ProxyFamily::tcp6;
+      block = kInet6Block;
+      break;
+    case 0x31:
+      header_.family = ProxyFamily::unix_stream;
+      block = kUnixBlock;
+      break;
     default: header_.family = ProxyFamily::unspec; break;
   }
   if (length < block) return ProxyError::v2_length_too_short;

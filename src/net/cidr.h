@@ -16,7 +16,7 @@ namespace framed::net {
 struct Cidr {
   bool v6 = false;
   std::array<std::uint8_t, 16> bytes{};  // The network, host bits cleared.
-  unsigned prefix = 0;                    // 0-32 (IPv4) or 0-128 (IPv6).
+  unsigned prefix = 0;                   // 0-32 (IPv4) or 0-128 (IPv6).
 };
 
 // "ADDR/LEN" or a bare address (a /32 or /128). nullopt if malformed.

@@ -117,16 +117,15 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
     std::fprintf(stderr, "%s: %s\n", name, error.c_str());
     return 1;
   }
+  const std::string proxy_note =
+      config.proxy_protocol ? ", PROXY protocol from " + join(config.proxy_from) + " within " +
+                                  std::to_string(config.proxy_timeout.count()) + "ms"
+                            : std::string();
   log(LogLevel::info, config.name + " on " + bound.to_string() + ": backend " +
                           std::string(loop::to_string(config.backend)) + ", workers " +
                           std::to_string(config.workers) + ", max-conns " +
                           std::to_string(config.max_conns) + ", max-frame " +
-                          std::to_string(config.max_frame) + " bytes" +
-                          (config.proxy_protocol ? ", PROXY protocol from " + join(config.proxy_from) +
-                                                       " within " +
-                                                       std::to_string(config.proxy_timeout.count()) +
-                                                       "ms"
-                                                 : std::string()));
+                          std::to_string(config.max_frame) + " bytes" + proxy_note);
   std::printf("listening on %s\n", bound.to_string().c_str());
   std::fflush(stdout);
   return server.run();

@@ -241,8 +241,17 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
       std::memcpy(&who.addr, &addr, sizeof addr);
       who.len = len;
       bump(counters_.refused);
-      log(LogLevel::warn, "conn " + who.to_string() +
-                              " refused: not in --proxy-from, so it may not send a PROXY header");
+      // At most one line a second, so a flood of strangers cannot flood
+      // the log; the count says how many were refused since the last one.
+      ++strangers_unlogged_;
+      if (now - last_stranger_log_ >= kRefuseLogInterval) {
+        log(LogLevel::warn, "conn " + who.to_string() +
+                                " refused: not in --proxy-from, so it may not send a PROXY " +
+                                "header (" + std::to_string(strangers_unlogged_) +
+                                " such refusal(s))");
+        last_stranger_log_ = now;
+        strangers_unlogged_ = 0;
+      }
       continue;
     }
     if (!shared_.try_reserve()) {

@@ -296,6 +296,8 @@ class Worker final : public Loop {
   Clock::time_point accept_paused_until{};
   Clock::time_point last_refuse_log{};
   std::uint64_t refusals_unlogged_ = 0;
+  Clock::time_point last_stranger_log_{};  // Peers outside --proxy-from.
+  std::uint64_t strangers_unlogged_ = 0;
   bool shutting_down_ = false;
   Clock::time_point drain_deadline_{};
   Counters counters_;
