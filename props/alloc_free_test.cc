@@ -11,7 +11,9 @@
 #include "framed/decoder.h"
 #include "framed/encoder.h"
 #include "framed/endian.h"
+#include "framed/proxy.h"
 #include "generators.h"
+#include "proxy_gen.h"
 
 namespace framed::test {
 namespace {
@@ -105,6 +107,32 @@ RC_GTEST_PROP(DecoderProps, HugeLimitsAndLengthsPerformZeroHeapAllocations, ()) 
     RC_ASSERT(payload_bytes == tail);
     RC_ASSERT(decoder.offset() == stream.size());
   }
+}
+
+// The PROXY header parser allocates nothing either: valid headers of both
+// versions, with TLVs, and the same with bytes changed, in any split.
+RC_GTEST_PROP(ProxyProps, ParsingPerformsZeroHeapAllocations, ()) {
+  auto wire = encode_proxy(*sent_header());
+  const auto flip = *rc::gen::inRange<std::size_t>(0, wire.size() + 1);
+  if (flip < wire.size()) wire[flip] ^= std::byte{0x5A};
+  auto pattern = *chunk_pattern();
+  pattern.push_back(1);
+
+  const std::size_t before = allocation_count();
+  ProxyParser parser;
+  std::size_t pos = 0;
+  std::size_t turn = 0;
+  bool ended = false;
+  while (pos < wire.size() && !ended) {
+    const std::size_t n = std::min(wire.size() - pos, pattern[turn++ % pattern.size()]);
+    const ProxyResult r = parser.feed(std::span<const std::byte>(wire).subspan(pos, n));
+    pos += r.consumed;
+    ended = r.status != ProxyStatus::need_more;
+  }
+  (void)parser.finish();
+  const std::size_t after = allocation_count();
+  RC_ASSERT(after == before);
+  if (flip >= wire.size()) RC_ASSERT(parser.done());
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "framed/decoder.h"
 
@@ -65,6 +66,14 @@ struct ServerOptions {
   // How the counters name the frames and bytes written to peers.
   std::string frames_label = "frames echoed";
   std::string bytes_label = "bytes echoed";
+  // PROXY protocol (spec/PROXY.md): every connection must begin with a v1
+  // or v2 header, whose client address then names the connection in logs
+  // and in Connection::peer(). Only peers within proxy_from (CIDRs) may send
+  // one; others are closed at once. The header must be complete within
+  // proxy_timeout of the accept (0 disables, which a deployment should not).
+  bool proxy_protocol = false;
+  std::vector<std::string> proxy_from = {"127.0.0.0/8", "::1/128"};
+  std::chrono::milliseconds proxy_timeout{3'000};
 };
 
 // How a handler receives frames.
@@ -117,6 +126,8 @@ class Connection {
   Connection(std::uint64_t id, std::string peer, Loop* loop)
       : id_(id), peer_(std::move(peer)), loop_(loop) {}
   ~Connection() = default;
+  // The runtime names the client from a PROXY header, before on_open.
+  void set_peer(std::string peer) { peer_ = std::move(peer); }
 
  private:
   std::uint64_t id_;
@@ -142,6 +153,9 @@ class Handler {
  public:
   virtual ~Handler() = default;
   [[nodiscard]] virtual Delivery delivery() const noexcept { return Delivery::frames; }
+  // With proxy_protocol, called once the PROXY header is complete, so
+  // c.peer() is already the client's address; a connection closed before
+  // its header is never opened (and never closed) to the handler.
   virtual void on_open(Connection& /*c*/) {}
   // Delivery::chunks: every piece of every frame, in order.
   virtual void on_chunk(Connection& /*c*/, const Chunk& /*chunk*/) {}

@@ -6,7 +6,9 @@
 #include <functional>
 #include <limits>
 #include <string_view>
+#include <vector>
 
+#include "net/cidr.h"
 #include "util/parse.h"
 
 namespace framed::server {
@@ -42,6 +44,14 @@ options:
                         connections, or auto for one per online CPU (default 1);
                         --max-conns stays one global limit
   --log-level L         debug, info, warn, error or off (default info)
+  --proxy-protocol      every connection must begin with a PROXY protocol
+                        header (v1 or v2, as HAProxy's send-proxy and
+                        send-proxy-v2 write it); logs then name the client
+                        it carries (default off)
+  --proxy-from CIDR,... peers allowed to send the header; others are closed
+                        at once (default 127.0.0.0/8,::1/128)
+  --proxy-timeout DUR   close a connection whose header is not complete this
+                        long after the accept (default 3s, 0 disables)
   -h, --help            show this text
 
 DUR is a number with a unit: 250ms, 5s, 2m, 1h (or 0). BYTES is a number,
@@ -117,6 +127,16 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          if (n && *n > 0) config.workers = static_cast<std::size_t>(*n);
          return n.has_value() && *n > 0;
        }},
+      {"--proxy-from", "comma-separated CIDRs such as 127.0.0.0/8,::1/128",
+       [&](std::string_view v) {
+         std::vector<std::string> items;
+         std::vector<net::Cidr> parsed;
+         std::string bad;
+         if (!net::split_list(v, items) || !net::parse_cidrs(items, parsed, bad)) return false;
+         config.proxy_from = std::move(items);
+         return true;
+       }},
+      {"--proxy-timeout", "a duration such as 3s, 500ms or 0", duration(config.proxy_timeout)},
       {"--log-level", "one of debug, info, warn, error, off",
        [&](std::string_view v) {
          const auto l = util::parse_log_level(v);
@@ -128,6 +148,11 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") return ParseOutcome::help;
+    // The one switch that takes no value.
+    if (arg == "--proxy-protocol") {
+      config.proxy_protocol = true;
+      continue;
+    }
     std::string_view value;
     bool has_value = false;
     if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framed/server.h"
+#include "net/cidr.h"
 #include "net/socket.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -51,6 +52,12 @@ std::size_t fit_fd_limit(std::size_t max_conns, std::size_t workers) {
   return fit;
 }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
 }  // namespace
 
 int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
@@ -58,6 +65,14 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
   if (config.workers == 0) config.workers = 1;
   util::set_log_level(config.log_level);
   const char* name = config.name.c_str();
+  if (config.proxy_protocol) {
+    std::vector<net::Cidr> ranges;
+    std::string bad;
+    if (!net::parse_cidrs(config.proxy_from, ranges, bad) || ranges.empty()) {
+      std::fprintf(stderr, "%s: bad proxy_from range '%s'\n", name, bad.c_str());
+      return 1;
+    }
+  }
   config.max_conns = fit_fd_limit(config.max_conns, config.workers);
 
   std::vector<net::Endpoint> candidates;
@@ -102,11 +117,15 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
     std::fprintf(stderr, "%s: %s\n", name, error.c_str());
     return 1;
   }
+  const std::string proxy_note =
+      config.proxy_protocol ? ", PROXY protocol from " + join(config.proxy_from) + " within " +
+                                  std::to_string(config.proxy_timeout.count()) + "ms"
+                            : std::string();
   log(LogLevel::info, config.name + " on " + bound.to_string() + ": backend " +
                           std::string(loop::to_string(config.backend)) + ", workers " +
                           std::to_string(config.workers) + ", max-conns " +
                           std::to_string(config.max_conns) + ", max-frame " +
-                          std::to_string(config.max_frame) + " bytes");
+                          std::to_string(config.max_frame) + " bytes" + proxy_note);
   std::printf("listening on %s\n", bound.to_string().c_str());
   std::fflush(stdout);
   return server.run();

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "net/proxy_text.h"
 #include "util/log.h"
 
 namespace framed::server {
@@ -64,6 +65,10 @@ Worker::Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> 
       listener_(std::move(listener)),
       read_buf_(config_.read_chunk) {
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  // serve() has already refused a bad list; a range that fails here is
+  // dropped, which refuses more peers, never fewer.
+  std::string bad;
+  (void)net::parse_cidrs(config_.proxy_from, proxy_from_, bad);
 }
 
 net::SysError Worker::init() {
@@ -229,6 +234,26 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
       return;
     }
     net::UniqueFd conn_fd(fd);
+    if (config_.proxy_protocol && !net::contains_any(proxy_from_, addr)) {
+      // A header from anyone could claim any address: only the proxies we
+      // trust may send one, and a direct client cannot be served without.
+      net::Endpoint who;
+      std::memcpy(&who.addr, &addr, sizeof addr);
+      who.len = len;
+      bump(counters_.refused);
+      // At most one line a second, so a flood of strangers cannot flood
+      // the log; the count says how many were refused since the last one.
+      ++strangers_unlogged_;
+      if (now - last_stranger_log_ >= kRefuseLogInterval) {
+        log(LogLevel::warn, "conn " + who.to_string() +
+                                " refused: not in --proxy-from, so it may not send a PROXY " +
+                                "header (" + std::to_string(strangers_unlogged_) +
+                                " such refusal(s))");
+        last_stranger_log_ = now;
+        strangers_unlogged_ = 0;
+      }
+      continue;
+    }
     if (!shared_.try_reserve()) {
       // Accept-and-close, so the client learns at once instead of waiting in
       // the backlog.
@@ -272,8 +297,11 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
     log(LogLevel::debug, "conn " + c.peer + " accepted");
     if (shutting_down_) {
       begin_close(c, now, "server shutting down", LogLevel::debug);
+    } else if (config_.proxy_protocol) {
+      c.awaiting_proxy = true;
+      c.proxy_deadline = now + config_.proxy_timeout;
     } else {
-      handler_->on_open(c);
+      open_to_handler(c);
     }
     advance_close(slot, now);
     process_dirty(now);
@@ -318,6 +346,20 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
         close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
         return;
       }
+      if (c.awaiting_proxy && c.phase == Phase::open) {
+        // No handler has seen this connection: nothing to tell it. A peer
+        // that sends nothing at all (a plain TCP check) is not an error.
+        const ProxyError e = c.proxy.finish();
+        if (e == ProxyError::none) {
+          begin_close(c, now, "peer closed before a PROXY header", LogLevel::debug);
+        } else {
+          begin_close(c, now,
+                      "peer closed mid PROXY header (" + std::string(to_string(e)) +
+                          " at offset " + std::to_string(c.proxy.error_offset()) + ")",
+                      LogLevel::info);
+        }
+        break;
+      }
       // The handler learns of the end, with the header bytes held back while
       // they could still turn out oversize (an echo sends them: the echo
       // stops exactly where the input stopped).
@@ -340,7 +382,15 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
     c.last_activity = now;
     if (c.phase == Phase::linger) continue;  // Discarded on purpose.
 
-    const auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
+    auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
+    if (c.awaiting_proxy) {
+      if (!read_proxy_header(c, got, now)) break;
+      if (got.empty()) {
+        // The header took the whole read (or is still incomplete).
+        if (r.bytes < read_buf_.size()) break;
+        continue;
+      }
+    }
     const auto frames_before = c.session.frames_done();
     const auto used = deliver(c, got);
     if (!flush_batch(slot, now)) return;
@@ -375,6 +425,42 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
   if (slots_[slot] && slots_[slot]->phase != Phase::open) {
     if (flush(slot, now)) advance_close(slot, now);
   }
+}
+
+bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got,
+                               Clock::time_point now) {
+  const ProxyResult r = c.proxy.feed(got);
+  // Bytes after the header in this read belong to the frame stream.
+  got = got.subspan(r.consumed);
+  if (r.status == ProxyStatus::need_more) return true;
+  if (r.status == ProxyStatus::error) {
+    bump(counters_.protocol_errors);
+    begin_close(c, now,
+                "bad PROXY header: " + std::string(to_string(c.proxy.error())) +
+                    " at offset " + std::to_string(c.proxy.error_offset()),
+                LogLevel::warn);
+    return false;
+  }
+  c.awaiting_proxy = false;
+  const ProxyHeader& h = c.proxy.header();
+  if (h.has_addresses()) {
+    // From here on the connection is the client's: every log line, and the
+    // handler through Connection::peer(), names the address the proxy saw.
+    const std::string client = net::address_text(h.family, h.source);
+    log(LogLevel::debug, "conn " + client + " via proxy " + c.peer + " (" + net::describe(h) + ")");
+    c.rename_peer(client);
+  } else {
+    // LOCAL (the proxy's own health check) or an address-less family: the
+    // real endpoints stand, and this is no error.
+    log(LogLevel::debug, "conn " + c.peer + " " + net::describe(h) + ": real address kept");
+  }
+  open_to_handler(c);
+  return c.phase == Phase::open;
+}
+
+void Worker::open_to_handler(Conn& c) {
+  c.opened = true;
+  handler_->on_open(c);
 }
 
 void Worker::on_writable(std::size_t slot, Clock::time_point now) {
@@ -581,7 +667,8 @@ void Worker::close_now(std::size_t slot, const std::string& why, LogLevel level)
   Conn& c = *slots_[slot];
   log(level, "conn " + c.peer + " " + why);
   c.destroying = true;
-  handler_->on_close(c);
+  // A connection still awaiting its PROXY header was never opened.
+  if (c.opened) handler_->on_close(c);
   slot_of_.erase(c.id);
   poller_->remove(c.fd.get());
   slots_[slot].reset();
@@ -603,6 +690,7 @@ Clock::time_point Worker::deadline(const Conn& c) const {
   if (c.frame_open && !c.paused && config_.frame_timeout.count() > 0) {
     d = std::min(d, c.frame_started + config_.frame_timeout);
   }
+  if (c.awaiting_proxy && config_.proxy_timeout.count() > 0) d = std::min(d, c.proxy_deadline);
   return d;
 }
 
@@ -673,6 +761,15 @@ void Worker::expire_timers(Clock::time_point now) {
                          : "closed: peer acknowledged nothing for " +
                                ms_text(config_.linger_timeout) + " while closing",
                 LogLevel::info);
+    } else if (c->awaiting_proxy && config_.proxy_timeout.count() > 0 &&
+               now >= c->proxy_deadline) {
+      bump(counters_.timed_out);
+      begin_close(*c, now,
+                  "PROXY header timeout: no complete header " + ms_text(config_.proxy_timeout) +
+                      " after the accept (" + std::to_string(c->proxy.offset()) + " bytes of it)",
+                  LogLevel::info);
+      advance_close(t.slot, now);
+      if (slots_[t.slot]) settle(t.slot, now);
     } else if (c->frame_open && !c->paused && config_.frame_timeout.count() > 0 &&
                now >= c->frame_started + config_.frame_timeout) {
       bump(counters_.timed_out);
@@ -724,7 +821,8 @@ Connection* Loop::find(std::uint64_t id) noexcept {
 void Loop::for_each(const std::function<void(Connection&)>& f) {
   auto& w = static_cast<Worker&>(*this);
   for (auto& c : w.slots_) {
-    if (c && !c->destroying) f(*c);
+    // A connection awaiting its PROXY header is not the handler's yet.
+    if (c && !c->destroying && c->opened) f(*c);
   }
 }
 

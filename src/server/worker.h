@@ -20,7 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "framed/proxy.h"
 #include "loop/poller.h"
+#include "net/cidr.h"
 #include "net/fd.h"
 #include "net/socket.h"
 #include "server/config.h"
@@ -37,9 +39,10 @@ using Clock = std::chrono::steady_clock;
 // may read them for a report.
 struct Counters {
   std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> refused{0};          // Over --max-conns, or shed on EMFILE.
+  // Over --max-conns, shed on EMFILE, or outside --proxy-from.
+  std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> timed_out{0};        // Idle or frame timeout.
-  std::atomic<std::uint64_t> protocol_errors{0};  // Oversize length.
+  std::atomic<std::uint64_t> protocol_errors{0};  // Oversize length, bad PROXY header.
   std::atomic<std::uint64_t> frames_echoed{0};    // Frames whose last byte was written.
   std::atomic<std::uint64_t> bytes_echoed{0};     // Bytes written to sockets.
   std::atomic<std::uint64_t> open{0};             // Connections open now.
@@ -176,7 +179,21 @@ class Worker final : public Loop {
     Clock::time_point next_check;  // Linger: when to ask the kernel again.
     std::uint64_t written = 0;     // Bytes written to the socket.
     std::uint64_t acked = 0;       // Of those, acknowledged as last seen.
+    // --proxy-protocol: the header is still due. Until it is complete the
+    // handler has not seen the connection (on_open comes after it, with the
+    // client's address as the peer), and its bytes never reach the session.
+    bool awaiting_proxy = false;
+    bool opened = false;  // on_open was called, so on_close will be.
+    Clock::time_point proxy_deadline;
+    ProxyParser proxy;
     Clock::time_point scheduled = Clock::time_point::max();  // Timer entry.
+
+    // The client's address from a PROXY header names the connection from
+    // now on, for the worker's logs and the handler's Connection::peer().
+    void rename_peer(const std::string& p) {
+      set_peer(p);
+      peer = p;
+    }
 
     Conn(Worker* w, net::UniqueFd f, std::uint64_t i, std::size_t s, std::string p,
          std::uint32_t max_frame)
@@ -213,6 +230,12 @@ class Worker final : public Loop {
   // Hands one read's bytes to the handler as chunks or frames. Returns what
   // the session consumed.
   Session::Consumed deliver(Conn& c, std::span<const std::byte> got);
+  // --proxy-protocol: feeds `got` to the connection's header parser and
+  // leaves in `got` the bytes after the header (the frame stream's). On
+  // the header's end, names the connection after its client and opens it
+  // to the handler. Returns false if the connection is closing.
+  bool read_proxy_header(Conn& c, std::span<const std::byte>& got, Clock::time_point now);
+  void open_to_handler(Conn& c);
 
   // Connection::send: queues `bytes` for `c`. While `c`'s input is being
   // delivered and nothing is queued before, bytes are gathered into the
@@ -273,12 +296,15 @@ class Worker final : public Loop {
   Clock::time_point accept_paused_until{};
   Clock::time_point last_refuse_log{};
   std::uint64_t refusals_unlogged_ = 0;
+  Clock::time_point last_stranger_log_{};  // Peers outside --proxy-from.
+  std::uint64_t strangers_unlogged_ = 0;
   bool shutting_down_ = false;
   Clock::time_point drain_deadline_{};
   Counters counters_;
   std::atomic<std::uint64_t> report_ack_{0};
 
   std::unique_ptr<Handler> handler_;
+  std::vector<net::Cidr> proxy_from_;  // Parsed --proxy-from.
   std::unordered_map<std::uint64_t, std::size_t> slot_of_;  // Connection id -> slot.
   // The batch of the connection whose input is being delivered.
   struct Piece {
