@@ -530,7 +530,7 @@ TEST(ServerCommandLine, BadArgumentsPrintAMessageAndUsageAndFail) {
     EXPECT_TRUE(status.exited) << args[0];
     EXPECT_EQ(status.code, 2) << args[0];
     EXPECT_NE(err.find("framed-server: "), std::string::npos) << err;
-    EXPECT_NE(err.find("usage: framed-server"), std::string::npos) << err;
+    EXPECT_NE(err.find("Usage: framed-server"), std::string::npos) << err;
     EXPECT_EQ(out, "") << "nothing on stdout for " << args[0];
   }
 }

@@ -11,6 +11,7 @@ packages=(
   libbenchmark-dev                      # micro-benchmarks
   clang-format clang-tidy valgrind      # quality gate
   python3                               # scripts/mutation
+  help2man dpkg-dev                     # man pages, the .deb's computed Depends
 )
 # bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot; the
 # benchmark peers (bench/scenarios.sh): scripts/setup.sh --with-peers.

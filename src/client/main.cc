@@ -10,11 +10,12 @@
 #include <vector>
 
 #include "client/echo_client.h"
+#include "framed/version.h"
 #include "util/parse.h"
 
 namespace {
 
-const char* const kUsage = R"(usage: framed-client [options] [MESSAGE...]
+const char* const kUsage = R"(Usage: framed-client [options] [MESSAGE...]
 
 Connects to a framed echo server, sends frames and verifies each echo byte
 for byte. Frames come from the MESSAGE arguments (one frame each), from
@@ -31,6 +32,7 @@ options:
   --seed N          cut writes at random sizes from this seed (0: no cutting)
   -q, --quiet       print only the summary
   -h, --help        show this text
+  --version         print the version and exit
 
 Exit status: 0 when every echo matched; 1 on a mismatch, early close or
 error (with a message saying what happened); 2 on bad arguments.
@@ -62,6 +64,10 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("framed-client %s\n", FRAMED_VERSION);
       return 0;
     }
     if (arg == "-q" || arg == "--quiet") {
