@@ -54,6 +54,10 @@ install(FILES deploy/framed-server.service deploy/framed-server.socket
 install(FILES deploy/framed-server.default DESTINATION /etc/default RENAME framed-server
         COMPONENT etc EXCLUDE_FROM_ALL)
 
+# The README (how to run and deploy) and the changelog, where Debian keeps
+# a package's documentation.
+install(FILES README.md CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
 # --- The Debian package.
 set(CPACK_PACKAGE_NAME framed)
 set(CPACK_PACKAGE_VENDOR "framed")

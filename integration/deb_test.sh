@@ -2,11 +2,14 @@
 # Builds the Debian package from the build tree with cpack (in a scratch
 # directory), checks that it holds every file an operator or a developer
 # needs, and runs the programs extracted from it.
-#   integration/deb_test.sh BUILD_DIR VERSION
+#   integration/deb_test.sh BUILD_DIR VERSION [BENCH]
+# BENCH is ON when framed-bench was built (FRAMED_BUILD_BENCH), and so is in
+# the package with its man page.
 # Exits 77 (ctest: skipped) with the reason when a tool is missing.
 set -euo pipefail
 build=$1
 version=$2
+bench=${3:-ON}
 
 skip() { echo "SKIP: $*"; exit 77; }
 for tool in cpack dpkg-deb dpkg; do
@@ -26,8 +29,14 @@ deb=$work/out/framed_${version}_${arch}.deb
 
 fail=0
 dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
-for f in /usr/bin/framed-server /usr/bin/framed-client /usr/bin/framed-bench \
-         /usr/bin/framed-conform \
+programs=(framed-server framed-client framed-conform)
+expected=(/usr/share/man/man8/framed-server.8.gz /usr/share/man/man1/framed-client.1.gz)
+if [ "$bench" = ON ]; then
+  programs+=(framed-bench)
+  expected+=(/usr/share/man/man1/framed-bench.1.gz)
+fi
+for p in "${programs[@]}"; do expected+=("/usr/bin/$p"); done
+for f in "${expected[@]}" \
          /usr/include/framed/decoder.h /usr/include/framed/encoder.h \
          /usr/include/framed/endian.h /usr/include/framed/server.h \
          /usr/include/framed/version.h \
@@ -35,9 +44,8 @@ for f in /usr/bin/framed-server /usr/bin/framed-client /usr/bin/framed-bench \
          /usr/lib/libframed_detail_net.a /usr/lib/libframed_detail_loop.a \
          /usr/lib/cmake/framed/framedConfig.cmake /usr/lib/cmake/framed/framedConfigVersion.cmake \
          /usr/lib/cmake/framed/framedTargets.cmake /usr/lib/pkgconfig/framed.pc \
-         /usr/share/man/man8/framed-server.8.gz /usr/share/man/man1/framed-client.1.gz \
-         /usr/share/man/man1/framed-bench.1.gz \
          /usr/lib/systemd/system/framed-server.service /usr/lib/systemd/system/framed-server.socket \
+         /usr/share/doc/framed/README.md /usr/share/doc/framed/CHANGELOG.md \
          /etc/default/framed-server; do
   grep -qx -- "$f" "$work/contents" || { echo "deb: missing $f" >&2; fail=1; }
 done
@@ -68,7 +76,7 @@ done
 
 # The programs run from the extracted package.
 dpkg-deb -x "$deb" "$work/root"
-for prog in framed-server framed-client framed-bench framed-conform; do
+for prog in "${programs[@]}"; do
   got=$("$work/root/usr/bin/$prog" --version) || { echo "deb: $prog --version failed" >&2; fail=1; }
   [ "$got" = "$prog $version" ] || { echo "deb: $prog --version printed '$got'" >&2; fail=1; }
 done

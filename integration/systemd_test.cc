@@ -183,8 +183,8 @@ TEST_P(SocketActivation, ServesTheInheritedSocketAndIgnoresHostAndPort) {
   const int workers = GetParam();
   // Listening on 192.0.2.1:1 (a documentation address) would fail: the
   // server only runs if it takes the inherited socket instead.
-  ASSERT_NO_FATAL_FAILURE(
-      start({"--host", "192.0.2.1", "--port", "1", "--workers", std::to_string(workers)}));
+  ASSERT_NO_FATAL_FAILURE(start({"--host", "192.0.2.1", "--port", "1", "--workers",
+                                 std::to_string(workers), "--log-level", "debug"}));
   EXPECT_EQ(server_->listening_line(), "listening on 127.0.0.1:" + std::to_string(port_));
   EXPECT_TRUE(server_->wait_for_log("using the inherited listening socket", 5s))
       << server_->stderr_text();
@@ -209,6 +209,14 @@ TEST_P(SocketActivation, ServesTheInheritedSocketAndIgnoresHostAndPort) {
   const auto status = server_->wait_exit(15s);
   ASSERT_TRUE(status.has_value()) << "no exit after SIGTERM; log:\n" << server_->stderr_text();
   EXPECT_TRUE(status->exited && status->code == 0) << server_->stderr_text();
+  // Every worker ran on the one socket: the exit report (per worker at
+  // debug level) names the last one.
+  if (workers > 1) {
+    EXPECT_NE(
+        server_->stderr_text().find("worker " + std::to_string(workers - 1) + " counters (exit)"),
+        std::string::npos)
+        << server_->stderr_text();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, SocketActivation, ::testing::Values(1, 2),
