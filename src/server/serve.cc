@@ -196,7 +196,7 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
   if (const auto e = notifier.send("READY=1\nSTATUS=listening on " + bound.to_string()); !e.ok()) {
     log(LogLevel::warn, "cannot notify systemd: " + e.message());
   }
-  server.set_notifier(std::move(notifier));
+  server.set_notifier(notifier);
   return server.run();
 }
 

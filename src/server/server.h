@@ -36,7 +36,7 @@ class Server {
   int run();
 
   // Where run() reports the drain (STOPPING=1) to systemd; empty by default.
-  void set_notifier(systemd::Notifier notifier) { notifier_ = std::move(notifier); }
+  void set_notifier(const systemd::Notifier& notifier) { notifier_ = notifier; }
 
  private:
   void log_counters(const char* when) const;
