@@ -105,5 +105,29 @@ if command -v pkg-config >/dev/null; then
     { echo "deb: pkg-config's include directory is '$inc'" >&2; fail=1; }
 fi
 
+# Installed with dpkg into a scratch root (its own database; the
+# dependencies live in the real root, and the maintainer scripts, seeing
+# DPKG_ROOT, leave this machine's systemd alone): the conffile is
+# registered, and removal keeps it while purge deletes it, as Debian expects.
+root=$work/dpkg-root
+mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"
+touch "$root/var/lib/dpkg/status"
+dpkg_root() { dpkg --root="$root" --force-not-root --force-script-chrootless "$@" >>"$work/dpkg.log" 2>&1; }
+if ! dpkg_root --force-depends -i "$deb"; then
+  echo "deb: dpkg --root -i failed:" >&2; cat "$work/dpkg.log" >&2; fail=1
+else
+  got=$("$root/usr/bin/framed-server" --version) || true
+  [ "$got" = "framed-server $version" ] || { echo "deb: installed --version printed '$got'" >&2; fail=1; }
+  grep -qx /etc/default/framed-server "$root/var/lib/dpkg/info/framed.conffiles" ||
+    { echo "deb: dpkg did not register the conffile" >&2; fail=1; }
+  dpkg_root -r framed || { echo "deb: dpkg -r failed" >&2; cat "$work/dpkg.log" >&2; fail=1; }
+  [ ! -e "$root/usr/bin/framed-server" ] && [ -f "$root/etc/default/framed-server" ] ||
+    { echo "deb: after remove, the binary must be gone and the conffile kept" >&2; fail=1; }
+  dpkg_root --purge framed || { echo "deb: dpkg --purge failed" >&2; cat "$work/dpkg.log" >&2; fail=1; }
+  [ ! -e "$root/etc/default/framed-server" ] ||
+    { echo "deb: after purge, /etc/default/framed-server is still there" >&2; fail=1; }
+  echo "deb: installed, removed and purged in a scratch root with dpkg --root"
+fi
+
 [ "$fail" -eq 0 ] || exit 1
 echo "deb: $(basename "$deb") ($(stat -c %s "$deb") bytes) has all $(grep -vc '/$' "$work/contents") files"
