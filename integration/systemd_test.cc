@@ -241,6 +241,38 @@ TEST_F(SocketActivation, NotifiesReadinessAsAnActivatedService) {
   EXPECT_TRUE(status->exited && status->code == 0) << server_->stderr_text();
 }
 
+TEST_F(SocketActivation, TwoSocketsAreRefusedWithAReason) {
+  // framed-server takes exactly one socket; a unit with two ListenStream=
+  // lines must fail visibly rather than serve one of them silently.
+  std::string error;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::uint16_t one = free_port();
+    std::uint16_t two = free_port();
+    while (two == one) two = free_port();
+    ASSERT_NE(one, 0);
+    ASSERT_NE(two, 0);
+    SpawnOptions options;
+    options.args = {"-l", "127.0.0.1:" + std::to_string(one), "-l",
+                    "127.0.0.1:" + std::to_string(two), FRAMED_SERVER_PATH};
+    options.startup_timeout = 15s;
+    ServerProcess server;
+    net::UniqueFd client;
+    std::thread connector([&] {
+      const auto give_up = Clock::now() + 10s;
+      while (!client && Clock::now() < give_up) {
+        client = connect_local(one, "127.0.0.1", 1s);
+        if (!client) std::this_thread::sleep_for(20ms);
+      }
+    });
+    EXPECT_FALSE(server.start(FRAMED_SOCKET_ACTIVATE_PATH, options, error));
+    connector.join();
+    // A port taken meanwhile makes the tool itself fail: try other ports.
+    if (error.find("Address already in use") == std::string::npos) break;
+  }
+  EXPECT_NE(error.find("socket activation passed 2 sockets; expected one"), std::string::npos)
+      << error;
+}
+
 // --- Readiness notification, without socket activation.
 
 TEST(Readiness, ReadyOnceListeningAndStoppingWhenTheDrainBegins) {

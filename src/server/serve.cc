@@ -151,8 +151,8 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
   const char* name = config.name.c_str();
   config.max_conns = fit_fd_limit(config.max_conns, config.workers);
 
-  // The variables are read once and removed, as sd_listen_fds(1) and
-  // sd_notify(1) do with unset_environment, so nothing we start inherits them.
+  // The variables are read once and removed, as sd_listen_fds(3) and
+  // sd_notify(3) do with unset_environment, so nothing we start inherits them.
   server::systemd::ListenFds inherited;
   server::systemd::Notifier notifier;
   if (config.systemd) {
