@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "framed/version.h"
 #include "load.h"
 #include "server_process.h"
 #include "framed/version.h"
@@ -17,7 +18,7 @@
 
 namespace {
 
-const char* const kUsage = R"(usage: framed-bench [options]
+const char* const kUsage = R"(Usage: framed-bench [options]
 
 Drives a server speaking the frame protocol (or any byte echo server) with
 pipelined frames on many connections, verifies every echoed byte, and
@@ -27,8 +28,9 @@ reports frames/s, MiB/s, round-trip latency percentiles, server CPU per frame
 options:
   --host ADDR         server address (default 127.0.0.1)
   --port N            target a running server; without it, start one on port 0
-  --server PATH       server binary to start (default: the framed-server built
-                      with this tool); it must print "listening on HOST:PORT"
+  --server PATH       server binary to start (default: the framed-server
+                      installed beside this tool, else the one built with it);
+                      it must print "listening on HOST:PORT"
   --server-arg ARG    extra argument for the started server (repeatable)
   --server-pid PID    with --port: measure this process's CPU and memory as
                       the server's (a peer started by a script)
@@ -48,6 +50,8 @@ options:
   --label NAME        scenario name for the report
   --json              print one JSON object instead of text
   --no-progress       no progress line, even on a terminal
+  -h, --help          show this text
+  --version           print the version and exit
 
 Exit status: 0 on success, 1 on any error or corrupted echo, 2 on bad usage.
 )";
@@ -65,13 +69,28 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+// The installed framed-bench starts the framed-server installed beside it
+// (/usr/bin); in the build tree the two live in different directories, so
+// the path compiled in is the fallback.
+std::string default_server_path() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string path(self, static_cast<std::size_t>(n));
+    path.erase(path.rfind('/') + 1);
+    path += "framed-server";
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return FRAMED_SERVER_PATH;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   framed::bench::LoadOptions o;
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  std::string server_path = FRAMED_SERVER_PATH;
+  std::string server_path = default_server_path();
   std::vector<std::string> server_args;
   pid_t server_pid = 0;
   bool calibrate = false;

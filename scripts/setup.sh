@@ -12,6 +12,7 @@ packages=(
   clang-format clang-tidy valgrind      # quality gate
   python3                               # scripts/mutation
   haproxy                               # integration/haproxy_test.cc (PROXY protocol)
+  help2man dpkg-dev                     # man pages, the .deb's computed Depends
 )
 # bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot; the
 # benchmark peers (bench/scenarios.sh): scripts/setup.sh --with-peers.

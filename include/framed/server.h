@@ -44,6 +44,11 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 struct ServerOptions {
   std::string host = "127.0.0.1";  // Address or name to listen on.
   std::uint16_t port = 7777;       // 0 picks a free port (printed).
+  // Honour systemd's protocols when their variables are set: listen on the
+  // one socket passed by socket activation (LISTEN_FDS; host and port are
+  // then ignored, every worker shares it) and report readiness and the
+  // drain over NOTIFY_SOCKET (Type=notify). Inert when they are unset.
+  bool systemd = true;
   std::size_t max_conns = 1024;    // One limit across all workers.
   std::chrono::milliseconds idle_timeout{60'000};   // 0 disables.
   std::chrono::milliseconds frame_timeout{30'000};  // 0 disables.
@@ -173,7 +178,8 @@ class Handler {
 // thread, before any worker starts.
 using HandlerFactory = std::function<std::unique_ptr<Handler>(Loop&)>;
 
-// Listens, prints "listening on HOST:PORT" on stdout, and serves until a
+// Listens (or takes the socket systemd passed), prints "listening on
+// HOST:PORT" on stdout, tells systemd READY=1 if it asked, and serves until a
 // SIGINT or SIGTERM drain completes (SIGUSR1 logs the counters). Raises
 // RLIMIT_NOFILE to fit max_conns, or lowers the limit with a warning.
 // Returns the process exit status: 0 after a drain, 1 when it cannot start

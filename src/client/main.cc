@@ -15,7 +15,7 @@
 
 namespace {
 
-const char* const kUsage = R"(usage: framed-client [options] [MESSAGE...]
+const char* const kUsage = R"(Usage: framed-client [options] [MESSAGE...]
 
 Connects to a framed echo server, sends frames and verifies each echo byte
 for byte. Frames come from the MESSAGE arguments (one frame each), from

@@ -11,6 +11,7 @@
 #include "conform/options.h"
 #include "conform/report.h"
 #include "conform/runner.h"
+#include "framed/version.h"
 
 namespace {
 
@@ -40,6 +41,10 @@ int main(int argc, char** argv) {
   Options& options = *parsed;
   if (options.help) {
     std::fputs(usage_text(), stdout);
+    return 0;
+  }
+  if (options.version) {
+    std::printf("framed-conform %s\n", FRAMED_VERSION);
     return 0;
   }
   if (!options.seed_given) {

@@ -31,6 +31,7 @@ options:
   --json                 print one JSON object instead of the text report
   --list                 list the cases and what each checks, without connecting
   -h, --help             show this text
+  --version              print the version and exit
 
 Exit status: 0 when no case failed, 1 when a case failed, 2 on bad usage or
 when the server cannot be reached.
@@ -114,6 +115,8 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
     const std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       o.help = true;
+    } else if (arg == "--version") {
+      o.version = true;
     } else if (arg == "--strict") {
       o.strict = true;
     } else if (arg == "--json") {

@@ -29,6 +29,7 @@ struct Options {
   bool json = false;
   bool list = false;
   bool help = false;
+  bool version = false;
   std::vector<std::string> sections;
 };
 

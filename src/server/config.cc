@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "net/cidr.h"
+#include "framed/version.h"
 #include "util/parse.h"
 
 namespace framed::server {
 
 std::string usage() {
-  return R"(usage: framed-server [options]
+  return R"(Usage: framed-server [options]
 
 An echo server for length-prefixed frames (4-byte big-endian length, then the
 payload). Every complete frame is sent back unchanged, in order.
@@ -53,6 +54,7 @@ options:
   --proxy-timeout DUR   close a connection whose header is not complete this
                         long after the accept (default 3s, 0 disables)
   -h, --help            show this text
+  --version             print the version and exit
 
 DUR is a number with a unit: 250ms, 5s, 2m, 1h (or 0). BYTES is a number,
 optionally with B, KiB, MiB or GiB.
@@ -60,8 +62,15 @@ optionally with B, KiB, MiB or GiB.
 Once listening, prints "listening on HOST:PORT" on stdout; logs go to stderr.
 SIGINT or SIGTERM drains and exits 0; a second one exits at once.
 SIGUSR1 logs the counters.
+
+Under systemd: with socket activation (LISTEN_FDS, as framed-server.socket
+sets up) the one inherited listening socket is used, shared by every worker,
+and --host and --port are ignored; with NOTIFY_SOCKET (Type=notify) READY=1
+is sent once listening and STOPPING=1 when the drain begins.
 )";
 }
+
+std::string version_line() { return std::string("framed-server ") + FRAMED_VERSION; }
 
 ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::string& message) {
   using Setter = std::function<bool(std::string_view)>;
@@ -153,6 +162,7 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
       config.proxy_protocol = true;
       continue;
     }
+    if (arg == "--version") return ParseOutcome::version;
     std::string_view value;
     bool has_value = false;
     if (const auto eq = arg.find('='); eq != std::string_view::npos && arg.starts_with("--")) {

@@ -18,13 +18,17 @@ using std::chrono::milliseconds;
 // `workers`, `backend` and the rest are documented there.
 using Config = ServerOptions;
 
-enum class ParseOutcome { run, help, error };
+enum class ParseOutcome { run, help, version, error };
 
 // Parses argv into `config`. On `error`, `message` says what was wrong;
-// on `help` the caller prints usage and exits 0.
+// on `help` the caller prints usage, on `version` version_line(), and
+// exits 0.
 ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::string& message);
 
 // The --help text.
 std::string usage();
+
+// The --version text: "framed-server 1.0.0", from framed/version.h.
+std::string version_line();
 
 }  // namespace framed::server

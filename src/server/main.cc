@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
     case framed::server::ParseOutcome::help:
       std::fputs(framed::server::usage().c_str(), stdout);
       return 0;
+    case framed::server::ParseOutcome::version:
+      std::puts(framed::server::version_line().c_str());
+      return 0;
     case framed::server::ParseOutcome::error:
       // GNU style: the problem in one line, then where to read more.
       std::fprintf(stderr, "framed-server: %s\nTry 'framed-server --help' for more information.\n",

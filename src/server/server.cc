@@ -151,9 +151,15 @@ int Server::run() {
       while (shared_.stop_acks() + finished < workers_.size() && Clock::now() < give_up) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      log(LogLevel::info, "shutting down: listener closed, draining " +
-                              std::to_string(shared_.open()) + " connection(s) within " +
-                              ms_text(shared_.config().drain_timeout));
+      const std::string draining = "draining " + std::to_string(shared_.open()) +
+                                   " connection(s) within " +
+                                   ms_text(shared_.config().drain_timeout);
+      log(LogLevel::info, "shutting down: listener closed, " + draining);
+      // systemd shows the unit as deactivating from here on, and knows the
+      // exit that follows is the drain ending rather than a crash.
+      if (const auto e = notifier_.send("STOPPING=1\nSTATUS=" + draining); !e.ok()) {
+        log(LogLevel::warn, "cannot notify systemd: " + e.message());
+      }
       --stops;
     }
     if (stops > 0) {

@@ -10,6 +10,7 @@
 #include "net/fd.h"
 #include "server/config.h"
 #include "server/signals.h"
+#include "server/systemd.h"
 #include "server/worker.h"
 
 namespace framed::server {
@@ -34,6 +35,9 @@ class Server {
   // second signal or a worker's fatal error.
   int run();
 
+  // Where run() reports the drain (STOPPING=1) to systemd; empty by default.
+  void set_notifier(const systemd::Notifier& notifier) { notifier_ = notifier; }
+
  private:
   void log_counters(const char* when) const;
 
@@ -43,6 +47,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   SignalSource signals_;
   net::UniqueFd done_;  // eventfd: each worker adds 1 when it returns.
+  systemd::Notifier notifier_;
 };
 
 }  // namespace framed::server
