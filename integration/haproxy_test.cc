@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -217,6 +218,16 @@ class HaproxyFront : public ::testing::Test {
       haproxy_.stop();
     }
     FAIL() << "haproxy did not start serving:\n" << haproxy_.output();
+  }
+
+  void TearDown() override {
+    // HAProxy first, so no check or connection races the servers' exit;
+    // then the generated config and HAProxy's output.
+    haproxy_.stop();
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
   }
 
   void start_server(int i, std::uint16_t port) {
