@@ -159,6 +159,30 @@ TEST_P(Reliability, IdleTimeoutSparesASteadySlowReader) {
   EXPECT_EQ(server.stderr_text().find("idle timeout"), std::string::npos) << server.stderr_text();
 }
 
+// §6.4 with §6.8: an idle timeout that fires while echoes are queued closes
+// gracefully, so a peer that reads later still gets every byte the server
+// wrote, then a FIN, never a reset that destroys them.
+TEST_P(Reliability, AnIdleTimeoutNeverDestroysEchoesAlreadyWritten) {
+  start({"--idle-timeout", "500ms", "--linger-timeout", "10s"});
+  auto fd = connect_small(server.port(), 16 << 10);
+  ASSERT_TRUE(fd.valid());
+  // More than the server's buffers and backlog absorb (megabytes), so its
+  // input is unread when the timeout fires: a plain close() would reset.
+  const auto stream = numbered_stream(1600, 8U << 10U);  // 13 MiB.
+  // Send without reading until nothing moves, for longer than the timeout.
+  (void)write_all(fd.get(), stream, 1'500ms);
+  ASSERT_TRUE(server.wait_for_log("idle timeout 500ms", 10s)) << server.stderr_text();
+  // Now read everything: what the server wrote must all be there.
+  const auto ex = read_until_close(fd.get(), 10'000ms);
+  EXPECT_TRUE(ex.eof && !ex.reset) << "eof " << ex.eof << " reset " << ex.reset;
+  EXPECT_TRUE(is_prefix(ex.received, stream));
+  const std::string line = counters_line();
+  const auto at = line.find("bytes echoed ");
+  ASSERT_NE(at, std::string::npos) << line;
+  EXPECT_EQ(ex.received.size(), std::stoull(line.substr(at + 13)))
+      << "bytes the server counted as written never arrived";
+}
+
 // §6.5: the frame timeout measures the peer; it does not run while the
 // server itself has stopped reading for backpressure.
 TEST_P(Reliability, LargeFrameReadSlowlyCompletesUnderTheFrameTimeout) {

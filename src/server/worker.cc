@@ -781,8 +781,16 @@ void Worker::expire_timers(Clock::time_point now) {
       advance_close(t.slot, now);
       if (slots_[t.slot]) settle(t.slot, now);
     } else {
+      // The graceful close of §6.8, not close(): the peer may still be
+      // reading slowly where we cannot see it (a receiver announces a
+      // reading only every few segments), and a reset would destroy the
+      // echoes already written. If it really stopped reading, the linger
+      // gives up after --linger-timeout.
       bump(counters_.timed_out);
-      close_now(t.slot, "closed: idle timeout " + ms_text(config_.idle_timeout), LogLevel::info);
+      begin_close(*c, now, "idle timeout " + ms_text(config_.idle_timeout) + ": no bytes moved",
+                  LogLevel::info);
+      advance_close(t.slot, now);
+      if (slots_[t.slot]) settle(t.slot, now);
     }
   }
 }
