@@ -9,11 +9,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <csignal>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framed/decoder.h"
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   std::vector<std::byte> frame(framed::kHeaderSize + size, std::byte{0x5A});
   const auto header = framed::encode_header(static_cast<std::uint32_t>(size));
   std::copy(header.begin(), header.end(), frame.begin());
-  std::uint64_t next_seq = 0;  // Next frame to start sending.
+  std::uint64_t next_seq = 0;            // Next frame to start sending.
   std::size_t frame_pos = frame.size();  // Bytes of the current frame sent.
   std::vector<std::byte> buf(256U << 10U);
   std::vector<epoll_event> events(1024);
@@ -222,9 +222,10 @@ int main(int argc, char** argv) {
   server.send_signal(SIGINT);
   (void)server.wait_exit(10s);
   if (json) {
-    std::printf("{\"receivers\": %zu, \"frame_size\": %zu, \"window\": %zu, \"seconds\": %.3f, "
-                "\"delivered_frames_per_s\": %.0f, \"delivered_mib_per_s\": %.2f, \"ok\": %s}\n",
-                receivers, size, window, secs, fps, mibps, failed ? "false" : "true");
+    std::printf(
+        "{\"receivers\": %zu, \"frame_size\": %zu, \"window\": %zu, \"seconds\": %.3f, "
+        "\"delivered_frames_per_s\": %.0f, \"delivered_mib_per_s\": %.2f, \"ok\": %s}\n",
+        receivers, size, window, secs, fps, mibps, failed ? "false" : "true");
   } else {
     std::printf("broadcast-bench: 1 sender, %zu receivers, %zu-byte frames, window %zu, %.1f s\n",
                 receivers, size, window, secs);

@@ -12,7 +12,6 @@
 #include "framed/version.h"
 #include "load.h"
 #include "server_process.h"
-#include "framed/version.h"
 #include "util/cli.h"
 #include "util/parse.h"
 
@@ -55,7 +54,6 @@ options:
 
 Exit status: 0 on success, 1 on any error or corrupted echo, 2 on bad usage.
 )";
-
 
 double to_us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
@@ -119,15 +117,13 @@ int main(int argc, char** argv) {
       {"--seed", "a number", set_u64(o.seed, UINT64_MAX)},
       {"--label", "a scenario name", set_text(label)},
       {"--calibrate", "", set_flag(calibrate)},
-      {"--calibrate-only",
-       "",
+      {"--calibrate-only", "",
        [&](std::string_view) {
          calibrate = calibrate_only = true;
          return true;
        }},
       {"--json", "", set_flag(json)},
-      {"--no-progress",
-       "",
+      {"--no-progress", "",
        [&](std::string_view) {
          progress = false;
          return true;
@@ -269,16 +265,15 @@ int main(int argc, char** argv) {
         json_escape(label).c_str(), o.connections, r.connected, o.frame_size, o.depth, r.seconds,
         static_cast<unsigned long long>(r.frames), fps, mibps, to_us(h.percentile(0.5)),
         to_us(h.percentile(0.9)), to_us(h.percentile(0.99)), to_us(h.percentile(0.999)),
-        to_us(h.max()), cpu_per_frame_us, load_per_frame_us, o.threads, rss_kib, ceiling_mib, ceiling > 0 ? mibps / ceiling_mib : 0.0,
-        static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.corrupt),
-        json_escape(r.first_error).c_str());
+        to_us(h.max()), cpu_per_frame_us, load_per_frame_us, o.threads, rss_kib, ceiling_mib,
+        ceiling > 0 ? mibps / ceiling_mib : 0.0, static_cast<unsigned long long>(r.errors),
+        static_cast<unsigned long long>(r.corrupt), json_escape(r.first_error).c_str());
   } else {
     std::printf(
         "framed-bench%s%s: %zu connection(s) x %zu in flight, %zu-byte frames, %.1f s "
         "measured, %s port %u\n",
         label.empty() ? "" : " ", label.c_str(), o.connections, o.depth, o.frame_size, r.seconds,
-        server.pid() > 0 ? "own server on" : "server at",
-        static_cast<unsigned>(port));
+        server.pid() > 0 ? "own server on" : "server at", static_cast<unsigned>(port));
     std::printf("  frames/s     %.0f (%llu frames)\n", fps,
                 static_cast<unsigned long long>(r.frames));
     std::printf("  MiB/s        %.1f (payload, one direction)\n", mibps);

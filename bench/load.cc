@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <barrier>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <barrier>
 #include <memory>
 #include <random>
 #include <thread>

@@ -127,8 +127,8 @@ TEST_F(Broadcast, FramesOfTwoSendersNeverInterleave) {
   for (const auto& f : frames) {
     const auto tag = std::to_integer<std::uint8_t>(f[0]);
     ASSERT_TRUE(tag == 0xAA || tag == 0xBB);
-    EXPECT_TRUE(f == payload_of(kSize, tag, next[tag])) << "a frame of sender " << int{tag}
-                                                        << " is mixed or out of order";
+    EXPECT_TRUE(f == payload_of(kSize, tag, next[tag]))
+        << "a frame of sender " << int{tag} << " is mixed or out of order";
     ++next[tag];
   }
 }
@@ -165,7 +165,8 @@ TEST_F(Broadcast, ASlowReceiverIsCutWhileAFastOneKeepsUp) {
     }
     const auto r = net::read_some(fast.get(), buf);
     ASSERT_TRUE(r.error.ok() && !r.eof) << "the fast receiver was cut:\n" << server.stderr_text();
-    received.insert(received.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
+    received.insert(received.end(), buf.begin(),
+                    buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
     if (r.would_block) std::this_thread::sleep_for(1ms);
   }
   EXPECT_TRUE(received == stream) << received.size() << " of " << stream.size();
@@ -208,9 +209,10 @@ TEST_F(Broadcast, SigintDrainsAndExitsZero) {
 }
 
 TEST(BroadcastCommandLine, BadValuesFollowTheGnuConvention) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--bogus"}, {"--port", "65536"}, {"--max-backlog", "0"},
-        {"--max-frame", "lots"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--bogus"},
+                                               {"--port", "65536"},
+                                               {"--max-backlog", "0"},
+                                               {"--max-frame", "lots"}}) {
     std::string out;
     std::string err;
     const auto status = run_to_exit(FRAMED_BROADCAST_PATH, args, out, err);

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "net/fd.h"
 #include "backends.h"
+#include "net/fd.h"
 #include "server_process.h"
 
 namespace framed::test {

@@ -11,9 +11,9 @@
 #include <optional>
 #include <thread>
 
+#include "backends.h"
 #include "framed/encoder.h"
 #include "net/socket.h"
-#include "backends.h"
 #include "server_process.h"
 #include "test_client.h"
 
@@ -61,9 +61,8 @@ class Reliability : public ::testing::TestWithParam<BackendCase> {
     auto fd = connect_local(server.port());
     ASSERT_TRUE(fd.valid()) << "cannot connect";
     const auto ping = frame_of("ping");
-    EXPECT_EQ(exchange(fd.get(), ping, ping.size(), false).received, ping)
-        << "server log:\n"
-        << server.stderr_text();
+    EXPECT_EQ(exchange(fd.get(), ping, ping.size(), false).received, ping) << "server log:\n"
+                                                                           << server.stderr_text();
   }
 
   // The open connections, as the counters report them after SIGUSR1.
@@ -405,8 +404,8 @@ TEST_P(Reliability, FrameTimerRestartsWhenOneReadEndsAFrameAndBeginsTheNext) {
   auto stream = frame_of("first frame");
   const auto second = frame_of("second frame");
   stream.insert(stream.end(), second.begin(), second.end());
-  const std::size_t a = 8;                  // Inside the first frame.
-  const std::size_t b = 15 + 4 + 3;         // Inside the second frame.
+  const std::size_t a = 8;           // Inside the first frame.
+  const std::size_t b = 15 + 4 + 3;  // Inside the second frame.
   ASSERT_TRUE(write_all(fd.get(), std::span(stream).first(a)));
   std::this_thread::sleep_for(1000ms);
   ASSERT_TRUE(write_all(fd.get(), std::span(stream).subspan(a, b - a)));

@@ -173,8 +173,7 @@ TEST_P(Scale, SigintWithFramesInFlightEverywhereLosesNothing) {
   EXPECT_EQ(status->code, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, Scale, ::testing::ValuesIn(backend_cases()),
-                         backend_case_name);
+INSTANTIATE_TEST_SUITE_P(Backends, Scale, ::testing::ValuesIn(backend_cases()), backend_case_name);
 
 class Workers : public ::testing::Test {
  protected:
@@ -236,8 +235,8 @@ TEST_F(Workers, TheGlobalLimitHoldsExactlyWithWorkersRacing) {
 
 TEST(WorkersCommandLine, BadBackendOrWorkersExitTwo) {
   const std::vector<std::vector<std::string>> cases{
-      {"--backend", "bogus"}, {"--backend", ""},     {"--workers", "0"},
-      {"--workers", "-1"},    {"--workers", "257"},  {"--workers", "two"},
+      {"--backend", "bogus"}, {"--backend", ""},    {"--workers", "0"},
+      {"--workers", "-1"},    {"--workers", "257"}, {"--workers", "two"},
   };
   for (const auto& args : cases) {
     std::string out;

@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <thread>
 
+#include "backends.h"
 #include "client/echo_client.h"
 #include "framed/encoder.h"
-#include "backends.h"
 #include "server_process.h"
 #include "test_client.h"
 
@@ -543,8 +543,8 @@ TEST(ServerCommandLine, HelpDocumentsEveryOption) {
   const auto status = run_to_exit(FRAMED_SERVER_PATH, {"--help"}, out, err);
   EXPECT_EQ(status.code, 0);
   for (const char* flag : {"--host", "--port", "--max-conns", "--idle-timeout", "--frame-timeout",
-                           "--max-frame", "--drain-timeout", "--linger-timeout", "--linger-time", "--backend", "--workers",
-                           "--log-level", "SIGINT", "SIGUSR1"}) {
+                           "--max-frame", "--drain-timeout", "--linger-timeout", "--linger-time",
+                           "--backend", "--workers", "--log-level", "SIGINT", "SIGUSR1"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
   }
 }
@@ -624,8 +624,7 @@ TEST_P(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
   EXPECT_NE(err.find("server closed the connection after 0 frame(s)"), std::string::npos) << err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, Server, ::testing::ValuesIn(backend_cases()),
-                         backend_case_name);
+INSTANTIATE_TEST_SUITE_P(Backends, Server, ::testing::ValuesIn(backend_cases()), backend_case_name);
 
 }  // namespace
 }  // namespace framed::test
@@ -674,9 +673,9 @@ TEST(ToolsCommandLine, StressFoldsIdenticalClientErrors) {
   }
   std::string out;
   std::string err;
-  const auto status = run_to_exit(
-      FRAMED_STRESS_PATH, {"--port", std::to_string(port), "--clients", "20", "--frames", "1"},
-      out, err);
+  const auto status =
+      run_to_exit(FRAMED_STRESS_PATH,
+                  {"--port", std::to_string(port), "--clients", "20", "--frames", "1"}, out, err);
   EXPECT_EQ(status.code, 1);
   EXPECT_NE(err.find("stress: 20 clients: "), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;

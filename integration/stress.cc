@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "client/echo_client.h"
-#include "server_process.h"
 #include "framed/version.h"
+#include "server_process.h"
 #include "util/cli.h"
 #include "util/parse.h"
 

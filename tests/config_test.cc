@@ -39,20 +39,19 @@ TEST(Config, DefaultsAreTheNormativeValues) {
 
 TEST(Config, HelpShowsEachDefault) {
   const std::string text = usage();
-  for (const char* shown : {"(default 127.0.0.1", "(default 7777)", "(default 1024)",
-                            "(default 60s", "(default 30s", "(default 16MiB", "(default 5s",
-                            "(default info)"}) {
+  for (const char* shown :
+       {"(default 127.0.0.1", "(default 7777)", "(default 1024)", "(default 60s", "(default 30s",
+        "(default 16MiB", "(default 5s", "(default info)"}) {
     EXPECT_NE(text.find(shown), std::string::npos) << shown;
   }
 }
 
 TEST(Config, ValuesOutOfRangeOrWithoutAUnitAreRefused) {
   const std::vector<std::vector<const char*>> cases{
-      {"--port", "65536"},          {"--port", "99999999999999999999"},
-      {"--idle-timeout", "5"},      {"--frame-timeout", "30"},
-      {"--drain-timeout", "1"},     {"--linger-timeout", "0"},
-      {"--linger-time", "0"},       {"--linger-timeout", "5"},
-      {"--max-frame", "4294967296"}, {"--max-conns", "1000001"},
+      {"--port", "65536"},        {"--port", "99999999999999999999"}, {"--idle-timeout", "5"},
+      {"--frame-timeout", "30"},  {"--drain-timeout", "1"},           {"--linger-timeout", "0"},
+      {"--linger-time", "0"},     {"--linger-timeout", "5"},          {"--max-frame", "4294967296"},
+      {"--max-conns", "1000001"},
   };
   for (const auto& args : cases) {
     Config config;
@@ -106,8 +105,8 @@ TEST(Config, ProxyFlagsAreParsed) {
 }
 
 TEST(Config, BadProxyRangesAreRefused) {
-  for (const char* bad : {"10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/8,", ",::1",
-                          "localhost", "10.0.0.256/8", "10.0.0.0/-1", "10.0.0.0/8x", ""}) {
+  for (const char* bad : {"10.0.0.0/33", "::1/129", "10.0.0.0/", "10.0.0.0/8,", ",::1", "localhost",
+                          "10.0.0.256/8", "10.0.0.0/-1", "10.0.0.0/8x", ""}) {
     Config config;
     std::string message;
     EXPECT_EQ(parse({"--proxy-from", bad}, config, message), ParseOutcome::error) << bad;

@@ -111,8 +111,8 @@ net::UniqueFd connect_small(std::uint16_t port, int rcvbuf, int sndbuf, const st
   std::vector<net::Endpoint> eps;
   std::string detail;
   if (!net::resolve(host, port, false, eps, detail).ok() || eps.empty()) return {};
-  net::UniqueFd fd(::socket(eps.front().addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            0));
+  net::UniqueFd fd(
+      ::socket(eps.front().addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return {};
   if (rcvbuf > 0) (void)net::set_int_option(fd.get(), SOL_SOCKET, SO_RCVBUF, rcvbuf);
   if (sndbuf > 0) (void)net::set_int_option(fd.get(), SOL_SOCKET, SO_SNDBUF, sndbuf);
@@ -162,16 +162,16 @@ SlowPeerResult slow_peer(int fd, std::span<const std::byte> send, const SlowPeer
       }
     }
     // Wait for room to write, or for the next read, whichever comes first.
-    const auto until_read =
-        std::chrono::duration_cast<milliseconds>(std::max(next_read - Clock::now(), Clock::duration{}));
-    const short want = static_cast<short>((writing ? POLLOUT : 0) |
-                                          (Clock::now() >= next_read ? POLLIN : 0));
+    const auto until_read = std::chrono::duration_cast<milliseconds>(
+        std::max(next_read - Clock::now(), Clock::duration{}));
+    const short want =
+        static_cast<short>((writing ? POLLOUT : 0) | (Clock::now() >= next_read ? POLLIN : 0));
     const auto wait = Clock::now() >= next_read ? milliseconds(20) : until_read;
     const int ev = poll_one(fd, want, std::max(wait, milliseconds(1)));
     if (writing && (ev & POLLOUT) != 0) {
       const bool main_part = out.sent < send.size();
-      const auto w = main_part ? net::write_some(fd, send.subspan(out.sent))
-                               : net::write_some(fd, junk);
+      const auto w =
+          main_part ? net::write_some(fd, send.subspan(out.sent)) : net::write_some(fd, junk);
       if (!w.error.ok()) {
         out.write_failed = true;
         writing = false;

@@ -57,8 +57,8 @@ net::UniqueFd connect_small(std::uint16_t port, int rcvbuf, int sndbuf = 0,
 struct SlowPeerOptions {
   std::size_t read_chunk = 16U << 10U;  // Bytes per read, at most.
   milliseconds read_interval{16};       // Pause between reads.
-  bool junk_after = false;  // After `send`, keep writing junk bytes.
-  bool shut_wr = false;     // After `send`, shut down the write side.
+  bool junk_after = false;              // After `send`, keep writing junk bytes.
+  bool shut_wr = false;                 // After `send`, shut down the write side.
   // Stop once this many bytes arrived (the connection stays open).
   std::size_t expect = SIZE_MAX;
   milliseconds timeout{30'000};  // Bound on the whole exchange.

@@ -21,8 +21,10 @@ std::optional<std::uint64_t> number(std::string_view text, std::uint64_t max) {
 std::optional<std::uint64_t> size(std::string_view text, std::uint64_t max) {
   std::uint64_t scale = 1;
   for (const auto& [suffix, factor] :
-       {std::pair<std::string_view, std::uint64_t>{"KiB", 1ULL << 10U}, {"MiB", 1ULL << 20U},
-        {"GiB", 1ULL << 30U}, {"B", 1}}) {
+       {std::pair<std::string_view, std::uint64_t>{"KiB", 1ULL << 10U},
+        {"MiB", 1ULL << 20U},
+        {"GiB", 1ULL << 30U},
+        {"B", 1}}) {
     if (text.size() > suffix.size() && text.ends_with(suffix)) {
       text.remove_suffix(suffix.size());
       scale = factor;
@@ -104,8 +106,10 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
       if (ok) out.max_backlog = static_cast<std::size_t>(*n);
     } else if (arg == "--log-level") {
       constexpr std::pair<std::string_view, framed::LogLevel> levels[] = {
-          {"debug", framed::LogLevel::debug}, {"info", framed::LogLevel::info},
-          {"warn", framed::LogLevel::warn},   {"error", framed::LogLevel::error},
+          {"debug", framed::LogLevel::debug},
+          {"info", framed::LogLevel::info},
+          {"warn", framed::LogLevel::warn},
+          {"error", framed::LogLevel::error},
           {"off", framed::LogLevel::off}};
       ok = false;
       for (const auto& [name, level] : levels) {

@@ -49,7 +49,7 @@ struct ServerOptions {
   // then ignored, every worker shares it) and report readiness and the
   // drain over NOTIFY_SOCKET (Type=notify). Inert when they are unset.
   bool systemd = true;
-  std::size_t max_conns = 1024;    // One limit across all workers.
+  std::size_t max_conns = 1024;                     // One limit across all workers.
   std::chrono::milliseconds idle_timeout{60'000};   // 0 disables.
   std::chrono::milliseconds frame_timeout{30'000};  // 0 disables.
   std::chrono::milliseconds drain_timeout{5'000};
@@ -98,8 +98,8 @@ struct Chunk {
   // The frame's 4 header bytes; set when `first` (empty otherwise).
   std::span<const std::byte> header;
   std::span<const std::byte> payload;  // May be empty.
-  bool first = false;  // The header was validated just now.
-  bool last = false;   // This chunk ends the frame.
+  bool first = false;                  // The header was validated just now.
+  bool last = false;                   // This chunk ends the frame.
 };
 
 class Loop;
@@ -108,7 +108,7 @@ class Loop;
 // on_close; use it only from callbacks of its own loop.
 class Connection {
  public:
-  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }  // Unique per loop.
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }           // Unique per loop.
   [[nodiscard]] const std::string& peer() const noexcept { return peer_; }  // "1.2.3.4:5"
   [[nodiscard]] Loop& loop() const noexcept { return *loop_; }
 

@@ -31,8 +31,10 @@ Fn next(const char* name) {
 }
 
 __attribute__((constructor)) void announce() {
-  if (const char* every = std::getenv("FRAMED_EINTR_EVERY")) g_every = std::strtoul(every, nullptr, 10);
-  if (const char* n = std::getenv("FRAMED_FAIL_EPOLL_WAIT")) g_fail_wait = std::strtoul(n, nullptr, 10);
+  if (const char* every = std::getenv("FRAMED_EINTR_EVERY"))
+    g_every = std::strtoul(every, nullptr, 10);
+  if (const char* n = std::getenv("FRAMED_FAIL_EPOLL_WAIT"))
+    g_fail_wait = std::strtoul(n, nullptr, 10);
   static const char kLine[] = "eintr shim: active\n";
   [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kLine, sizeof kLine - 1);
 }

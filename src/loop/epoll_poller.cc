@@ -41,8 +41,8 @@ class EpollPoller final : public Poller {
 
   net::SysError wait(int timeout_ms, std::vector<Event>& out) override {
     out.clear();
-    const int n = ::epoll_wait(epoll_.get(), ready_.data(), static_cast<int>(ready_.size()),
-                               timeout_ms);
+    const int n =
+        ::epoll_wait(epoll_.get(), ready_.data(), static_cast<int>(ready_.size()), timeout_ms);
     if (n < 0) return errno == EINTR ? net::SysError{} : net::SysError{"epoll_wait", errno};
     for (int i = 0; i < n; ++i) {
       const epoll_event& r = ready_[static_cast<std::size_t>(i)];

@@ -86,8 +86,8 @@ class PollPoller final : public Poller {
   }
 
   std::vector<pollfd> fds_;
-  std::vector<std::uint64_t> tokens_;    // tokens_[i] belongs to fds_[i].
-  std::vector<std::size_t> position_;    // fds_ index by descriptor number.
+  std::vector<std::uint64_t> tokens_;  // tokens_[i] belongs to fds_[i].
+  std::vector<std::size_t> position_;  // fds_ index by descriptor number.
 };
 
 }  // namespace

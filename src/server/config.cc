@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "net/cidr.h"
 #include "framed/version.h"
+#include "net/cidr.h"
 #include "util/parse.h"
 
 namespace framed::server {

@@ -24,7 +24,6 @@ int main(int argc, char** argv) {
       return 2;
     case framed::server::ParseOutcome::run: break;
   }
-  return framed::serve(config, [](framed::Loop&) {
-    return std::make_unique<framed::server::EchoHandler>();
-  });
+  return framed::serve(
+      config, [](framed::Loop&) { return std::make_unique<framed::server::EchoHandler>(); });
 }

@@ -67,8 +67,8 @@ void Server::log_counters(const char* when) const {
     const Config& o = shared_.config();
     return head + "accepted " + value(&Counters::accepted) + ", refused " +
            value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
-           ", protocol errors " + value(&Counters::protocol_errors) + ", " + o.frames_label +
-           " " + value(&Counters::frames_echoed) + ", " + o.bytes_label + " " +
+           ", protocol errors " + value(&Counters::protocol_errors) + ", " + o.frames_label + " " +
+           value(&Counters::frames_echoed) + ", " + o.bytes_label + " " +
            value(&Counters::bytes_echoed) + ", open " + value(&Counters::open);
   };
   log(LogLevel::info, line(std::string("counters (") + when + "): ", total));

@@ -134,8 +134,7 @@ int Worker::run() {
         continue;
       }
       const auto slot = static_cast<std::size_t>(e.token & 0xFFFFFFFFU);
-      if (slot >= slots_.size() || !slots_[slot] ||
-          token_of(slot, slots_[slot]->id) != e.token) {
+      if (slot >= slots_.size() || !slots_[slot] || token_of(slot, slots_[slot]->id) != e.token) {
         continue;  // A connection closed earlier in this batch.
       }
       // An error or hang-up: let read() or send() report what happened.
@@ -179,10 +178,10 @@ void Worker::begin_shutdown(Clock::time_point now) {
   // Closing the listener now means later clients are refused by the kernel
   // rather than accepted and dropped.
   close_listener();
-  log(LogLevel::debug, "worker " + std::to_string(index_) + ": listener closed" +
-                           (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)"
-                                       : std::string()) +
-                           ", draining " + std::to_string(open_conns_) + " connection(s)");
+  log(LogLevel::debug,
+      "worker " + std::to_string(index_) + ": listener closed" +
+          (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)" : std::string()) +
+          ", draining " + std::to_string(open_conns_) + " connection(s)");
   for (std::size_t s = 0; s < slots_.size(); ++s) {
     Conn* c = slots_[s].get();
     if (c == nullptr || c->phase != Phase::open) continue;
@@ -354,8 +353,8 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
           begin_close(c, now, "peer closed before a PROXY header", LogLevel::debug);
         } else {
           begin_close(c, now,
-                      "peer closed mid PROXY header (" + std::string(to_string(e)) +
-                          " at offset " + std::to_string(c.proxy.error_offset()) + ")",
+                      "peer closed mid PROXY header (" + std::string(to_string(e)) + " at offset " +
+                          std::to_string(c.proxy.error_offset()) + ")",
                       LogLevel::info);
         }
         break;
@@ -427,8 +426,7 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
   }
 }
 
-bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got,
-                               Clock::time_point now) {
+bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got, Clock::time_point now) {
   const ProxyResult r = c.proxy.feed(got);
   // Bytes after the header in this read belong to the frame stream.
   got = got.subspan(r.consumed);
@@ -436,8 +434,8 @@ bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got,
   if (r.status == ProxyStatus::error) {
     bump(counters_.protocol_errors);
     begin_close(c, now,
-                "bad PROXY header: " + std::string(to_string(c.proxy.error())) +
-                    " at offset " + std::to_string(c.proxy.error_offset()),
+                "bad PROXY header: " + std::string(to_string(c.proxy.error())) + " at offset " +
+                    std::to_string(c.proxy.error_offset()),
                 LogLevel::warn);
     return false;
   }
@@ -680,8 +678,8 @@ void Worker::close_now(std::size_t slot, const std::string& why, LogLevel level)
 
 Clock::time_point Worker::deadline(const Conn& c) const {
   if (c.phase != Phase::open) {
-    auto d = std::min(c.last_progress + config_.linger_timeout,
-                      c.closing_since + config_.linger_time);
+    auto d =
+        std::min(c.last_progress + config_.linger_timeout, c.closing_since + config_.linger_time);
     if (c.phase == Phase::linger) d = std::min(d, c.next_check);
     return d;
   }
@@ -761,8 +759,7 @@ void Worker::expire_timers(Clock::time_point now) {
                          : "closed: peer acknowledged nothing for " +
                                ms_text(config_.linger_timeout) + " while closing",
                 LogLevel::info);
-    } else if (c->awaiting_proxy && config_.proxy_timeout.count() > 0 &&
-               now >= c->proxy_deadline) {
+    } else if (c->awaiting_proxy && config_.proxy_timeout.count() > 0 && now >= c->proxy_deadline) {
       bump(counters_.timed_out);
       begin_close(*c, now,
                   "PROXY header timeout: no complete header " + ms_text(config_.proxy_timeout) +

@@ -16,17 +16,17 @@
 #include <cstdint>
 #include <memory>
 #include <queue>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "framed/proxy.h"
+#include "framed/server.h"
 #include "loop/poller.h"
 #include "net/cidr.h"
 #include "net/fd.h"
 #include "net/socket.h"
 #include "server/config.h"
-#include "framed/server.h"
 #include "server/session.h"
 #include "util/log.h"
 
@@ -304,7 +304,7 @@ class Worker final : public Loop {
   std::atomic<std::uint64_t> report_ack_{0};
 
   std::unique_ptr<Handler> handler_;
-  std::vector<net::Cidr> proxy_from_;  // Parsed --proxy-from.
+  std::vector<net::Cidr> proxy_from_;                       // Parsed --proxy-from.
   std::unordered_map<std::uint64_t, std::size_t> slot_of_;  // Connection id -> slot.
   // The batch of the connection whose input is being delivered.
   struct Piece {
@@ -316,7 +316,7 @@ class Worker final : public Loop {
   std::span<const std::byte> batch_input_;  // Bytes that may be sent by view.
   std::vector<Piece> batch_;
   std::vector<std::byte> stage_;
-  std::vector<std::span<const std::byte>> spans_;  // flush_batch's iovecs.
+  std::vector<std::span<const std::byte>> spans_;             // flush_batch's iovecs.
   std::vector<std::pair<std::size_t, std::uint64_t>> dirty_;  // (slot, id)
 };
 

@@ -69,7 +69,7 @@ int usage_error(std::string_view program, std::string_view message) {
 }
 
 std::function<bool(std::string_view)> set_count(std::size_t& out, std::uint64_t max,
-                                                 bool allow_zero) {
+                                                bool allow_zero) {
   return [&out, max, allow_zero](std::string_view v) {
     const auto n = parse_uint(v, max);
     if (!n || (*n == 0 && !allow_zero)) return false;

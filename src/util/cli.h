@@ -39,7 +39,7 @@ int usage_error(std::string_view program, std::string_view message);
 
 // Setters for the common kinds of value.
 std::function<bool(std::string_view)> set_count(std::size_t& out, std::uint64_t max,
-                                                 bool allow_zero = false);
+                                                bool allow_zero = false);
 std::function<bool(std::string_view)> set_u64(std::uint64_t& out, std::uint64_t max);
 std::function<bool(std::string_view)> set_port(std::uint16_t& out, bool allow_zero = false);
 std::function<bool(std::string_view)> set_size(std::size_t& out, std::uint64_t max);
@@ -53,7 +53,6 @@ std::function<bool(std::string_view)> append_to(std::vector<std::string>& out);
 // Folds repeated error messages: "50 clients: cannot connect to ...: ..."
 // instead of fifty identical lines. Returns one line per distinct message,
 // in first-seen order, with the count as a prefix when above one.
-std::vector<std::string> fold_errors(const std::vector<std::string>& errors,
-                                     std::string_view what);
+std::vector<std::string> fold_errors(const std::vector<std::string>& errors, std::string_view what);
 
 }  // namespace framed::util
