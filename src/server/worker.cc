@@ -134,7 +134,7 @@ int Worker::run() {
         continue;
       }
       const auto slot = static_cast<std::size_t>(e.token & 0xFFFFFFFFU);
-      if (slot >= slots_.size() || !slots_[slot] || token_of(slot, slots_[slot]->id) != e.token) {
+      if (slot >= slots_.size() || !slots_[slot] || token_of(slot, slots_[slot]->id()) != e.token) {
         continue;  // A connection closed earlier in this batch.
       }
       // An error or hang-up: let read() or send() report what happened.
@@ -282,18 +282,18 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
     slots_[slot] = std::make_unique<Conn>(this, std::move(conn_fd), next_id_++, slot,
                                           peer.to_string(), config_.max_frame);
     Conn& c = *slots_[slot];
-    slot_of_[c.id] = slot;
+    slot_of_[c.id()] = slot;
     c.last_activity = now;
     c.last_progress = now;
     ++open_conns_;
     bump(counters_.accepted);
     bump(counters_.open);
-    if (const auto e = poller_->add(c.fd.get(), token_of(slot, c.id), loop::kRead); !e.ok()) {
+    if (const auto e = poller_->add(c.fd.get(), token_of(slot, c.id()), loop::kRead); !e.ok()) {
       close_now(slot, e.message(), LogLevel::error);
       continue;
     }
     c.interest = loop::kRead;
-    log(LogLevel::debug, "conn " + c.peer + " accepted");
+    log(LogLevel::debug, "conn " + c.peer() + " accepted");
     if (shutting_down_) {
       begin_close(c, now, "server shutting down", LogLevel::debug);
     } else if (config_.proxy_protocol) {
@@ -304,7 +304,7 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
     }
     advance_close(slot, now);
     process_dirty(now);
-    if (slots_[slot] && slots_[slot]->id == c.id) settle(slot, now);
+    if (slots_[slot] && slots_[slot]->id() == c.id()) settle(slot, now);
   }
 }
 
@@ -445,12 +445,12 @@ bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got, Clock::
     // From here on the connection is the client's: every log line, and the
     // handler through Connection::peer(), names the address the proxy saw.
     const std::string client = net::address_text(h.family, h.source);
-    log(LogLevel::debug, "conn " + client + " via proxy " + c.peer + " (" + net::describe(h) + ")");
+    log(LogLevel::debug, "conn " + client + " via proxy " + c.peer() + " (" + net::describe(h) + ")");
     c.rename_peer(client);
   } else {
     // LOCAL (the proxy's own health check) or an address-less family: the
     // real endpoints stand, and this is no error.
-    log(LogLevel::debug, "conn " + c.peer + " " + net::describe(h) + ": real address kept");
+    log(LogLevel::debug, "conn " + c.peer() + " " + net::describe(h) + ": real address kept");
   }
   open_to_handler(c);
   return c.phase == Phase::open;
@@ -566,7 +566,7 @@ void Worker::request_close(Conn& c, std::string_view why) {
 void Worker::mark_dirty(Conn& c) {
   if (c.dirty) return;
   c.dirty = true;
-  dirty_.emplace_back(c.slot, c.id);
+  dirty_.emplace_back(c.slot, c.id());
 }
 
 void Worker::process_dirty(Clock::time_point now) {
@@ -574,7 +574,7 @@ void Worker::process_dirty(Clock::time_point now) {
   // the list as it grows.
   for (std::size_t i = 0; i < dirty_.size(); ++i) {
     const auto [slot, id] = dirty_[i];
-    if (slot >= slots_.size() || !slots_[slot] || slots_[slot]->id != id) continue;
+    if (slot >= slots_.size() || !slots_[slot] || slots_[slot]->id() != id) continue;
     slots_[slot]->dirty = false;
     if (&*slots_[slot] == batch_conn_) continue;  // Its own read path flushes it.
     if (!flush(slot, now)) continue;
@@ -639,7 +639,7 @@ void Worker::begin_close(Conn& c, Clock::time_point now, const std::string& why,
   c.paused = false;
   c.closing_since = now;
   c.last_progress = now;
-  log(level, "conn " + c.peer + " closing: " + why);
+  log(level, "conn " + c.peer() + " closing: " + why);
 }
 
 void Worker::advance_close(std::size_t slot, Clock::time_point now) {
@@ -663,11 +663,11 @@ void Worker::advance_close(std::size_t slot, Clock::time_point now) {
 
 void Worker::close_now(std::size_t slot, const std::string& why, LogLevel level) {
   Conn& c = *slots_[slot];
-  log(level, "conn " + c.peer + " " + why);
+  log(level, "conn " + c.peer() + " " + why);
   c.destroying = true;
   // A connection still awaiting its PROXY header was never opened.
   if (c.opened) handler_->on_close(c);
-  slot_of_.erase(c.id);
+  slot_of_.erase(c.id());
   poller_->remove(c.fd.get());
   slots_[slot].reset();
   free_slots_.push_back(slot);
@@ -707,7 +707,7 @@ void Worker::settle(std::size_t slot, Clock::time_point now) {
                         (c.session.pending_bytes() > 0 ? loop::kWrite : loop::kNone);
   if (want != c.interest) {
     // Only real changes reach the backend: with epoll each is a syscall.
-    if (const auto e = poller_->modify(c.fd.get(), token_of(slot, c.id), want); !e.ok()) {
+    if (const auto e = poller_->modify(c.fd.get(), token_of(slot, c.id()), want); !e.ok()) {
       close_now(slot, e.message(), LogLevel::error);
       return;
     }
@@ -723,7 +723,7 @@ void Worker::reschedule(std::size_t slot) {
   // common case (activity pushing the idle deadline back) costs nothing.
   if (d < c.scheduled) {
     c.scheduled = d;
-    timers_.push({d, slot, c.id});
+    timers_.push({d, slot, c.id()});
   }
 }
 
@@ -732,7 +732,7 @@ void Worker::expire_timers(Clock::time_point now) {
     const Timer t = timers_.top();
     timers_.pop();
     Conn* c = slots_[t.slot].get();
-    if (c == nullptr || c->id != t.id || c->scheduled != t.when) continue;  // Stale.
+    if (c == nullptr || c->id() != t.id || c->scheduled != t.when) continue;  // Stale.
     c->scheduled = Clock::time_point::max();
     // Before any verdict: a peer that read our echoes since we last looked
     // has been active, though no event told us.
@@ -748,7 +748,7 @@ void Worker::expire_timers(Clock::time_point now) {
     const auto d = deadline(*c);
     if (d > now) {
       c->scheduled = d;
-      timers_.push({d, t.slot, c->id});
+      timers_.push({d, t.slot, c->id()});
       continue;
     }
     if (c->phase != Phase::open) {

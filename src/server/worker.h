@@ -152,9 +152,7 @@ class Worker final : public Loop {
 
   struct Conn final : Connection {
     net::UniqueFd fd;
-    std::uint64_t id = 0;
     std::size_t slot = 0;
-    std::string peer;
     Session session;
     std::vector<std::byte> frame_buf;  // Delivery::frames: the frame so far.
     bool dirty = false;                // Queued output or a close to act on.
@@ -190,19 +188,11 @@ class Worker final : public Loop {
 
     // The client's address from a PROXY header names the connection from
     // now on, for the worker's logs and the handler's Connection::peer().
-    void rename_peer(const std::string& p) {
-      set_peer(p);
-      peer = p;
-    }
+    void rename_peer(const std::string& p) { set_peer(p); }
 
     Conn(Worker* w, net::UniqueFd f, std::uint64_t i, std::size_t s, std::string p,
          std::uint32_t max_frame)
-        : Connection(i, p, w),
-          fd(std::move(f)),
-          id(i),
-          slot(s),
-          peer(std::move(p)),
-          session(max_frame) {}
+        : Connection(i, std::move(p), w), fd(std::move(f)), slot(s), session(max_frame) {}
   };
 
   struct Timer {
