@@ -445,7 +445,8 @@ bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got, Clock::
     // From here on the connection is the client's: every log line, and the
     // handler through Connection::peer(), names the address the proxy saw.
     const std::string client = net::address_text(h.family, h.source);
-    log(LogLevel::debug, "conn " + client + " via proxy " + c.peer() + " (" + net::describe(h) + ")");
+    log(LogLevel::debug,
+        "conn " + client + " via proxy " + c.peer() + " (" + net::describe(h) + ")");
     c.rename_peer(client);
   } else {
     // LOCAL (the proxy's own health check) or an address-less family: the
