@@ -87,7 +87,7 @@ void start(ServerProcess& server, const std::string& path, std::vector<std::stri
 }
 
 // Every case passes against framed-server on each backend (and workers).
-class ConformBackends : public ::testing::TestWithParam<BackendCase> {};
+class ConformBackends : public BackendTest {};
 
 TEST_P(ConformBackends, PassesEveryCaseAgainstFramedServer) {
   ServerProcess server;

@@ -331,7 +331,8 @@ TEST_F(HaproxyFront, Stress50x100ThroughHaproxyLosesNothingAndLogsTheRealClient)
     }
     const std::string log = servers_[i]->stderr_text();
     EXPECT_NE(log.find("v2 LOCAL: real address kept"), std::string::npos)
-        << kHosts[i] << " saw no health check";
+        << kHosts[i] << " saw no health check:\n"
+        << log;
     relayed += here;
   }
   // The readiness probe adds one connection; each of the 50 clients one.

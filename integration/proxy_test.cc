@@ -47,7 +47,7 @@ std::vector<std::byte> v2_local() {
   return raw(std::string_view("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16));
 }
 
-class Proxy : public ::testing::TestWithParam<BackendCase> {
+class Proxy : public BackendTest {
  protected:
   ServerProcess server;
 

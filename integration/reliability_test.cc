@@ -45,7 +45,7 @@ bool is_prefix(const std::vector<std::byte>& part, const std::vector<std::byte>&
   return part.size() <= whole.size() && std::equal(part.begin(), part.end(), whole.begin());
 }
 
-class Reliability : public ::testing::TestWithParam<BackendCase> {
+class Reliability : public BackendTest {
  protected:
   ServerProcess server;
 

@@ -77,7 +77,7 @@ std::vector<net::UniqueFd> connect_many(std::uint16_t port, std::size_t count, s
   return out;
 }
 
-class Scale : public ::testing::TestWithParam<BackendCase> {
+class Scale : public BackendTest {
  protected:
   ServerProcess server;
 

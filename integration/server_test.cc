@@ -25,7 +25,7 @@ std::vector<std::byte> pattern_payload(std::size_t size, std::size_t salt) {
   return out;
 }
 
-class Server : public ::testing::TestWithParam<BackendCase> {
+class Server : public BackendTest {
  protected:
   ServerProcess server;
 

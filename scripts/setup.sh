@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ make            # build
+  liburing-dev                          # the io_uring backend (optional at build time)
   clang libclang-rt-14-dev              # clang build, libFuzzer, sanitizer runtimes
   libgtest-dev libgmock-dev             # unit and integration tests
   librapidcheck-dev                     # property tests

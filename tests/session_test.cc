@@ -231,5 +231,46 @@ TEST(Session, CompactionKeepsThePendingBytesInOrder) {
   EXPECT_EQ(session.pending().front(), bytes[written]);
 }
 
+
+// A completion backend's send reads the pinned bytes after the call returns:
+// they must not move while bytes are queued behind them, and those bytes
+// follow them in order whether the send took everything or part.
+TEST(Session, PinnedBytesStayPutWhileMoreIsQueued) {
+  Session session(kDefaultMaxFrame);
+  const auto first = frames({10});
+  session.queue(first);
+  const auto pinned = session.pin();
+  ASSERT_TRUE(session.pinned());
+  ASSERT_EQ(pinned.size(), first.size());
+  const std::byte* where = pinned.data();
+  // Enough to reallocate any vector the pinned bytes lived in.
+  const std::vector<std::byte> more(1U << 20U, std::byte{0xAB});
+  session.queue(more);
+  EXPECT_EQ(pinned.data(), where);
+  EXPECT_TRUE(std::equal(pinned.begin(), pinned.end(), first.begin()));
+  EXPECT_EQ(session.pending_bytes(), first.size() + more.size());
+  session.mark_written(first.size());
+  EXPECT_FALSE(session.pinned());
+  ASSERT_EQ(session.pending_bytes(), more.size());
+  EXPECT_TRUE(std::equal(session.pending().begin(), session.pending().end(), more.begin()));
+}
+
+TEST(Session, AShortPinnedSendKeepsTheRestBeforeWhatWasQueued) {
+  Session session(kDefaultMaxFrame);
+  const auto first = frames({10});
+  session.queue(first);
+  (void)session.pin();
+  const std::vector<std::byte> more(100, std::byte{0xCD});
+  session.queue(more);
+  session.mark_written(3);
+  std::vector<std::byte> want(first.begin() + 3, first.end());
+  want.insert(want.end(), more.begin(), more.end());
+  const auto pending = session.pending();
+  ASSERT_EQ(pending.size(), want.size());
+  EXPECT_TRUE(std::equal(pending.begin(), pending.end(), want.begin()));
+  // The next pin takes all of it: queued echoes coalesce into one send.
+  EXPECT_EQ(session.pin().size(), want.size());
+}
+
 }  // namespace
 }  // namespace framed::server

@@ -9,11 +9,37 @@
 
 #include <gtest/gtest.h>
 
+#include "loop/uring.h"
+
 namespace framed::test {
 
 struct BackendCase {
   std::string name;               // A valid gtest name.
   std::vector<std::string> args;  // framed-server arguments selecting it.
+  bool uring = false;             // Needs io_uring from this kernel.
+};
+
+// Why io_uring cannot run here (the server's own probe, run once in this
+// process: the same kernel, seccomp profile and sysctl), or empty.
+inline const std::string& uring_unavailable() {
+  static const std::string why = [] {
+    std::string reason;
+    if (loop::Ring::create(loop::RingOptions{}, reason)) return std::string();
+    return reason.empty() ? std::string("io_uring unavailable") : reason;
+  }();
+  return why;
+}
+
+// The base of every backend-parameterized fixture: an io_uring case on a
+// kernel (or in a sandbox) that refuses io_uring is skipped, saying why,
+// never passed.
+class BackendTest : public ::testing::TestWithParam<BackendCase> {
+ protected:
+  void SetUp() override {
+    if (GetParam().uring && !uring_unavailable().empty()) {
+      GTEST_SKIP() << "io_uring unavailable here: " << uring_unavailable();
+    }
+  }
 };
 
 // Test output names a case, not its bytes.
@@ -24,6 +50,7 @@ inline std::vector<BackendCase> backend_cases() {
       {"poll", {"--backend", "poll"}},
       {"epoll", {"--backend", "epoll"}},
       {"epoll_workers2", {"--backend", "epoll", "--workers", "2"}},
+      {"io_uring", {"--backend", "io_uring"}, true},
   };
 }
 

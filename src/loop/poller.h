@@ -56,12 +56,13 @@ class Poller {
 
 using Backend = framed::Backend;
 
-// Parses "auto", "poll" or "epoll" ("auto" is epoll on Linux).
+// Parses "auto", "poll", "epoll" or "io_uring".
 bool parse_backend(std::string_view text, Backend& out);
 [[nodiscard]] std::string_view to_string(Backend backend) noexcept;
 
-// Creates a backend. On failure returns null and sets `error` to the failing
-// call ("epoll_create1: Too many open files").
+// Creates a readiness backend (poll or epoll; null for the others). On
+// failure returns null and sets `error` to the failing call
+// ("epoll_create1: Too many open files").
 std::unique_ptr<Poller> make_poller(Backend backend, net::SysError& error);
 
 // One file per backend.

@@ -39,8 +39,13 @@ options:
                         its echoes for this long is closed (default 5s)
   --linger-time DUR     a closing connection is closed at the latest this
                         long after the close began (default 30s)
-  --backend B           event loop backend: auto, poll or epoll (default auto,
-                        which is epoll on Linux; poll is the portable reference)
+  --backend B           event loop backend: auto, poll, epoll or io_uring
+                        (default auto: io_uring where the kernel allows it,
+                        else epoll; poll is the portable
+                        reference). io_uring exits 1 naming the reason where
+                        the kernel or a sandbox refuses it
+  --uring-buffers N     io_uring receive buffers per worker, a power of two
+                        up to 32768, 16KiB each (default 256)
   --workers N           worker threads, each with its own event loop and
                         connections, or auto for one per online CPU (default 1);
                         --max-conns stays one global limit
@@ -123,7 +128,14 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          if (n) config.max_frame = static_cast<std::uint32_t>(*n);
          return n.has_value();
        }},
-      {"--backend", "one of auto, poll, epoll",
+      {"--uring-buffers", "a power of two from 1 to 32768",
+       [&](std::string_view v) {
+         const auto n = util::parse_uint(v, 32768);
+         const bool ok = n && *n > 0 && (*n & (*n - 1)) == 0;
+         if (ok) config.uring_buffers = static_cast<unsigned>(*n);
+         return ok;
+       }},
+      {"--backend", "one of auto, poll, epoll, io_uring",
        [&](std::string_view v) { return loop::parse_backend(v, config.backend); }},
       {"--workers", "a count from 1 to 256, or auto",
        [&](std::string_view v) {

@@ -165,6 +165,7 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
     }
   }
   config.max_conns = fit_fd_limit(config.max_conns, config.workers);
+  if (const int rc = server::resolve_backend(config); rc != 0) return rc;
 
   // The variables are read once and removed, as sd_listen_fds(3) and
   // sd_notify(3) do with unset_environment, so nothing we start inherits them.

@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <thread>
 
 #include "util/log.h"
@@ -16,7 +18,46 @@ using util::LogLevel;
 
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
+// From bench/RESULTS.md (the io_uring section): see the README's choice.
+constexpr bool kAutoPrefersUring = true;
+
 }  // namespace
+
+loop::RingOptions ring_options(const Config& config) {
+  loop::RingOptions o;
+  o.buffers = config.uring_buffers;
+  o.buffer_size = config.uring_buffer_size;
+  const std::size_t cq = 3 * config.max_conns + 2 * std::size_t{config.uring_buffers} + 64;
+  o.cq_entries = static_cast<unsigned>(std::min<std::size_t>(cq, 65536));
+  return o;
+}
+
+int resolve_backend(Config& config) {
+  const char* name = config.name.c_str();
+  if (config.backend == Backend::io_uring) {
+    std::string why;
+    if (!loop::uring_built()) {
+      (void)loop::Ring::create(ring_options(config), why);
+      std::fprintf(stderr, "%s: --backend io_uring: %s\n", name, why.c_str());
+      return 2;
+    }
+    if (!loop::Ring::create(ring_options(config), why)) {
+      std::fprintf(stderr, "%s: io_uring is unavailable here: %s\n", name, why.c_str());
+      return 1;
+    }
+    return 0;
+  }
+  if (config.backend != Backend::automatic) return 0;
+  config.backend = Backend::epoll;
+  if (!kAutoPrefersUring) return 0;
+  std::string why;
+  if (loop::Ring::create(ring_options(config), why)) {
+    config.backend = Backend::io_uring;
+  } else {
+    log(LogLevel::info, "backend auto: io_uring unavailable (" + why + "); using epoll");
+  }
+  return 0;
+}
 
 Server::Server(const Config& config, std::vector<net::UniqueFd> listeners,
                HandlerFactory make_handler)
@@ -36,10 +77,14 @@ bool Server::prepare(std::string& error) {
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     net::SysError e;
-    auto poller = loop::make_poller(shared_.config().backend, e);
-    if (!poller) {
-      error = e.message();
-      return false;
+    // io_uring: null, and the worker creates its ring on its own thread.
+    std::unique_ptr<loop::Poller> poller;
+    if (shared_.config().backend != Backend::io_uring) {
+      poller = loop::make_poller(shared_.config().backend, e);
+      if (!poller) {
+        error = e.message();
+        return false;
+      }
     }
     workers_.push_back(
         std::make_unique<Worker>(i, shared_, std::move(poller), std::move(listeners_[i])));

@@ -15,6 +15,18 @@
 
 namespace framed::server {
 
+// The ring every io_uring worker gets: the configured provided buffers, and
+// a completion queue sized to what can be outstanding at once (per
+// connection a send, a receive's last completion and a cancel; a
+// completion per buffer), so it does not overflow in practice.
+loop::RingOptions ring_options(const Config& config);
+
+// Settles config.backend before anything starts. io_uring: probes it;
+// returns 2 (not built) or 1 (refused here) after a message on stderr that
+// names the reason. automatic: becomes the measured preference if it is
+// available, else epoll with an info line. Returns 0 otherwise.
+int resolve_backend(Config& config);
+
 class Server {
  public:
   // `listeners` holds one non-blocking listening socket per worker (all

@@ -3,11 +3,36 @@
 namespace framed::server {
 
 void Session::queue(std::span<const std::byte> bytes) {
-  out_.insert(out_.end(), bytes.begin(), bytes.end());
+  // Growing out_ while pinned could move the bytes a send is reading.
+  auto& into = pinned_ ? more_ : out_;
+  into.insert(into.end(), bytes.begin(), bytes.end());
 }
 
-void Session::mark_written(std::size_t n) noexcept {
+std::span<const std::byte> Session::pin() noexcept {
+  pinned_ = true;
+  return pending();
+}
+
+void Session::mark_written(std::size_t n) {
   head_ += n;
+  if (pinned_) {
+    pinned_ = false;
+    if (!more_.empty()) {
+      if (head_ == out_.size()) {
+        // The common case: the send took everything, so the bytes queued
+        // behind it become the backlog without a copy.
+        out_.swap(more_);
+        more_.clear();
+        head_ = 0;
+      } else {
+        // A short send: the rest goes first, then what was queued. Inserting
+        // may throw bad_alloc like any queue().
+        out_.insert(out_.end(), more_.begin(), more_.end());
+        more_.clear();
+      }
+      if (more_.capacity() > (512U << 10U)) more_.shrink_to_fit();
+    }
+  }
   if (head_ == out_.size()) {
     // Everything is out: reuse the storage from the start, and give back a
     // large buffer so idle connections stay small.

@@ -41,16 +41,29 @@ class Session {
     return decoder_.partial_header();
   }
 
-  // Appends bytes to the backlog (copying them).
+  // Appends bytes to the backlog (copying them). While the backlog is
+  // pinned, they go to a second buffer, so the pinned bytes never move.
   void queue(std::span<const std::byte> bytes);
   // The backlog not yet written, oldest first. Valid until the next queue()
-  // or mark_written().
+  // or mark_written(). Not while pinned (the pinned view is the one to use).
   [[nodiscard]] std::span<const std::byte> pending() const noexcept {
     return {out_.data() + head_, out_.size() - head_};
   }
-  [[nodiscard]] std::size_t pending_bytes() const noexcept { return out_.size() - head_; }
-  // Drops the first `n` backlog bytes (they were written).
-  void mark_written(std::size_t n) noexcept;
+  // Every byte not yet written, pinned or not: what backpressure and the
+  // closing rules count.
+  [[nodiscard]] std::size_t pending_bytes() const noexcept {
+    return out_.size() - head_ + more_.size();
+  }
+  // Drops the first `n` backlog bytes (they were written). Unpins.
+  void mark_written(std::size_t n);
+
+  // For a completion backend, whose send reads the bytes after the call
+  // returns: returns the backlog's oldest bytes (empty if none) and keeps
+  // them where they are until mark_written(), which then takes bytes queued
+  // meanwhile in behind what is left (coalesced into the next send). At
+  // most one pin at a time.
+  [[nodiscard]] std::span<const std::byte> pin() noexcept;
+  [[nodiscard]] bool pinned() const noexcept { return pinned_; }
 
   // Records that `bytes`, the next bytes of the output stream, were written
   // to the socket. Returns how many frames that completed.
@@ -69,6 +82,8 @@ class Session {
   bool header_sent_ = false;  // The current frame's first event was reported.
   std::vector<std::byte> out_;
   std::size_t head_ = 0;  // out_[0, head_) is already written.
+  bool pinned_ = false;
+  std::vector<std::byte> more_;  // Queued while pinned; follows out_.
   std::uint64_t frames_ = 0;
 };
 

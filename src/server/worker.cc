@@ -74,6 +74,7 @@ Worker::Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> 
 net::SysError Worker::init() {
   wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake_) return {"eventfd", errno};
+  if (uring()) return {};  // The ring is set up by run(), on its thread.
   if (auto e = poller_->add(wake_.get(), kWakeToken, loop::kRead); !e.ok()) return e;
   if (listener_) {
     if (auto e = poller_->add(listener_.get(), kListenerToken, loop::kRead); !e.ok()) return e;
@@ -88,36 +89,49 @@ void Worker::wake() noexcept {
   [[maybe_unused]] const ssize_t n = ::write(wake_.get(), &one, sizeof one);
 }
 
+bool Worker::between_batches(Clock::time_point now, int& rc) {
+  if (shared_.exit_requested()) {
+    rc = 1;
+    return false;
+  }
+  // Between batches: every counter of the events so far is up to date.
+  if (const auto req = shared_.report_requested();
+      req != report_ack_.load(std::memory_order_relaxed)) {
+    report_ack_.store(req, std::memory_order_release);
+  }
+  if (!shutting_down_ && shared_.stop_requested()) begin_shutdown(now);
+  if (shutting_down_) {
+    if (open_conns_ == 0) {
+      log(LogLevel::debug, "worker " + std::to_string(index_) + ": all connections closed");
+      rc = 0;
+      return false;
+    }
+    if (now >= drain_deadline_) {
+      log(LogLevel::warn, "drain timeout " + ms_text(config_.drain_timeout) +
+                              " expired: force-closing " + std::to_string(open_conns_) +
+                              " connection(s)");
+      for (std::size_t s = 0; s < slots_.size(); ++s) {
+        if (slots_[s]) close_now(s, "drain timeout", LogLevel::debug);
+      }
+      rc = 0;
+      return false;
+    }
+  }
+  if (listener_ && !listener_watched_ && now >= accept_paused_until) {
+    if (uring()) {
+      uring_arm_accept();
+    } else if (poller_->modify(listener_.get(), kListenerToken, loop::kRead).ok()) {
+      listener_watched_ = true;
+    }
+  }
+  return true;
+}
+
 int Worker::run() {
+  if (uring()) return uring_run();
   for (;;) {
     auto now = Clock::now();
-    if (shared_.exit_requested()) return 1;
-    // Between batches: every counter of the events so far is up to date.
-    if (const auto req = shared_.report_requested();
-        req != report_ack_.load(std::memory_order_relaxed)) {
-      report_ack_.store(req, std::memory_order_release);
-    }
-    if (!shutting_down_ && shared_.stop_requested()) begin_shutdown(now);
-    if (shutting_down_) {
-      if (open_conns_ == 0) {
-        log(LogLevel::debug, "worker " + std::to_string(index_) + ": all connections closed");
-        return 0;
-      }
-      if (now >= drain_deadline_) {
-        log(LogLevel::warn, "drain timeout " + ms_text(config_.drain_timeout) +
-                                " expired: force-closing " + std::to_string(open_conns_) +
-                                " connection(s)");
-        for (std::size_t s = 0; s < slots_.size(); ++s) {
-          if (slots_[s]) close_now(s, "drain timeout", LogLevel::debug);
-        }
-        return 0;
-      }
-    }
-    if (listener_ && !listener_watched_ && now >= accept_paused_until) {
-      if (poller_->modify(listener_.get(), kListenerToken, loop::kRead).ok()) {
-        listener_watched_ = true;
-      }
-    }
+    if (int rc = 0; !between_batches(now, rc)) return rc;
     if (const auto e = poller_->wait(wait_timeout(now), events_); !e.ok()) {
       log(LogLevel::error, e.message());
       return 1;
@@ -199,13 +213,21 @@ void Worker::begin_shutdown(Clock::time_point now) {
 
 void Worker::close_listener() {
   if (!listener_) return;
-  poller_->remove(listener_.get());
+  if (uring()) {
+    uring_stop_accept();
+  } else {
+    poller_->remove(listener_.get());
+  }
   listener_.reset();
   listener_watched_ = false;
 }
 
 void Worker::pause_accepting(Clock::time_point until) {
   accept_paused_until = until;
+  if (uring()) {
+    uring_stop_accept();
+    return;
+  }
   if (listener_ && listener_watched_ &&
       poller_->modify(listener_.get(), kListenerToken, loop::kNone).ok()) {
     listener_watched_ = false;
@@ -232,7 +254,14 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
       pause_accepting(now + kAcceptPause);
       return;
     }
-    net::UniqueFd conn_fd(fd);
+    adopt(net::UniqueFd(fd), addr, len, now);
+  }
+}
+
+void Worker::adopt(net::UniqueFd conn_fd, const sockaddr_storage& addr, socklen_t len,
+                   Clock::time_point now) {
+  {
+    const int fd = conn_fd.get();
     if (config_.proxy_protocol && !net::contains_any(proxy_from_, addr)) {
       // A header from anyone could claim any address: only the proxies we
       // trust may send one, and a direct client cannot be served without.
@@ -251,7 +280,7 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
         last_stranger_log_ = now;
         strangers_unlogged_ = 0;
       }
-      continue;
+      return;
     }
     if (!shared_.try_reserve()) {
       // Accept-and-close, so the client learns at once instead of waiting in
@@ -265,7 +294,7 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
         last_refuse_log = now;
         refusals_unlogged_ = 0;
       }
-      continue;
+      return;
     }
     (void)net::set_nodelay(fd);
     net::Endpoint peer;
@@ -288,11 +317,13 @@ void Worker::accept_ready(Clock::time_point now, int budget) {
     ++open_conns_;
     bump(counters_.accepted);
     bump(counters_.open);
-    if (const auto e = poller_->add(c.fd.get(), token_of(slot, c.id()), loop::kRead); !e.ok()) {
-      close_now(slot, e.message(), LogLevel::error);
-      continue;
+    if (!uring()) {
+      if (const auto e = poller_->add(c.fd.get(), token_of(slot, c.id()), loop::kRead); !e.ok()) {
+        close_now(slot, e.message(), LogLevel::error);
+        return;
+      }
+      c.interest = loop::kRead;
     }
-    c.interest = loop::kRead;
     log(LogLevel::debug, "conn " + c.peer() + " accepted");
     if (shutting_down_) {
       begin_close(c, now, "server shutting down", LogLevel::debug);
@@ -339,91 +370,105 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
       return;
     }
     if (r.would_block) break;
-    if (r.eof) {
-      c.peer_eof = true;
-      if (c.phase == Phase::linger) {
-        close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
-        return;
-      }
-      if (c.awaiting_proxy && c.phase == Phase::open) {
-        // No handler has seen this connection: nothing to tell it. A peer
-        // that sends nothing at all (a plain TCP check) is not an error.
-        const ProxyError e = c.proxy.finish();
-        if (e == ProxyError::none) {
-          begin_close(c, now, "peer closed before a PROXY header", LogLevel::debug);
-        } else {
-          begin_close(c, now,
-                      "peer closed mid PROXY header (" + std::string(to_string(e)) + " at offset " +
-                          std::to_string(c.proxy.error_offset()) + ")",
-                      LogLevel::info);
-        }
-        break;
-      }
-      // The handler learns of the end, with the header bytes held back while
-      // they could still turn out oversize (an echo sends them: the echo
-      // stops exactly where the input stopped).
-      if (c.phase == Phase::open) {
-        batch_conn_ = &c;
-        batch_input_ = {};
-        handler_->on_end_of_input(c, c.session.end_of_input());
-        batch_conn_ = nullptr;
-        if (!flush_batch(slot, now)) return;
-      }
-      const std::uint64_t at = c.session.decoder().offset();
-      if (c.session.in_frame()) {
-        begin_close(c, now, "peer closed mid-frame at stream offset " + std::to_string(at),
-                    LogLevel::info);
-      } else {
-        begin_close(c, now, "peer closed", LogLevel::debug);
-      }
-      break;
-    }
-    c.last_activity = now;
-    if (c.phase == Phase::linger) continue;  // Discarded on purpose.
-
-    auto got = std::span<const std::byte>(read_buf_.data(), r.bytes);
-    if (c.awaiting_proxy) {
-      if (!read_proxy_header(c, got, now)) break;
-      if (got.empty()) {
-        // The header took the whole read (or is still incomplete).
-        if (r.bytes < read_buf_.size()) break;
-        continue;
-      }
-    }
-    const auto frames_before = c.session.frames_done();
-    const auto used = deliver(c, got);
-    if (!flush_batch(slot, now)) return;
-    if (c.phase != Phase::open) break;  // The handler closed it.
-    if (used.error != DecodeError::none) {
-      bump(counters_.protocol_errors);
-      const auto length = c.session.decoder().frame_length();
-      begin_close(c, now,
-                  "protocol error: " + std::string(to_string(used.error)) + " (length " +
-                      std::to_string(length) + " > limit " + std::to_string(config_.max_frame) +
-                      ", header " + hex_header(length) + ") at stream offset " +
-                      std::to_string(c.session.decoder().error_offset()),
-                  LogLevel::warn);
-      break;
-    }
-    if (c.draining && !c.session.in_frame()) {
-      begin_close(c, now, "server shutting down (frame in progress finished)", LogLevel::debug);
-      break;
-    }
-    // The frame timer runs from the first byte of the frame now in progress;
-    // a frame that ended and another that began in this read restart it.
-    if (!c.session.in_frame()) {
-      c.frame_open = false;
-    } else if (!c.frame_open || c.session.frames_done() != frames_before) {
-      c.frame_open = true;
-      c.frame_started = now;
-    }
+    const Next next = r.eof ? on_eof(slot, now)
+                            : on_input(slot, std::span(read_buf_.data(), r.bytes), now);
+    if (next == Next::gone) return;
+    if (next == Next::stop || r.eof) break;
     // A short read drained the socket: reading again would only return
     // EAGAIN, one wasted syscall per wake-up. poll() reports new data.
     if (r.bytes < read_buf_.size()) break;
   }
+  after_input(slot, now);
+}
+
+void Worker::after_input(std::size_t slot, Clock::time_point now) {
   if (slots_[slot] && slots_[slot]->phase != Phase::open) {
     if (flush(slot, now)) advance_close(slot, now);
   }
+}
+
+Worker::Next Worker::on_eof(std::size_t slot, Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  c.peer_eof = true;
+  if (c.phase == Phase::linger) {
+    close_now(slot, "closed: peer sent EOF while lingering", LogLevel::debug);
+    return Next::gone;
+  }
+  if (c.awaiting_proxy && c.phase == Phase::open) {
+    // No handler has seen this connection: nothing to tell it. A peer
+    // that sends nothing at all (a plain TCP check) is not an error.
+    const ProxyError e = c.proxy.finish();
+    if (e == ProxyError::none) {
+      begin_close(c, now, "peer closed before a PROXY header", LogLevel::debug);
+    } else {
+      begin_close(c, now,
+                  "peer closed mid PROXY header (" + std::string(to_string(e)) + " at offset " +
+                      std::to_string(c.proxy.error_offset()) + ")",
+                  LogLevel::info);
+    }
+    return Next::stop;
+  }
+  // The handler learns of the end, with the header bytes held back while
+  // they could still turn out oversize (an echo sends them: the echo
+  // stops exactly where the input stopped).
+  if (c.phase == Phase::open) {
+    batch_conn_ = &c;
+    batch_input_ = {};
+    handler_->on_end_of_input(c, c.session.end_of_input());
+    batch_conn_ = nullptr;
+    if (!flush_batch(slot, now)) return Next::gone;
+  }
+  const std::uint64_t at = c.session.decoder().offset();
+  if (c.session.in_frame()) {
+    begin_close(c, now, "peer closed mid-frame at stream offset " + std::to_string(at),
+                LogLevel::info);
+  } else {
+    begin_close(c, now, "peer closed", LogLevel::debug);
+  }
+  return Next::stop;
+}
+
+Worker::Next Worker::on_input(std::size_t slot, std::span<const std::byte> got,
+                              Clock::time_point now) {
+  Conn& c = *slots_[slot];
+  c.last_activity = now;
+  // Lingering input is discarded on purpose. (A completion backend may also
+  // deliver bytes received just before a close began: they are never
+  // echoed, exactly as a readiness backend would never have read them.)
+  if (c.phase != Phase::open) return Next::more;
+  if (c.awaiting_proxy) {
+    if (!read_proxy_header(c, got, now)) return Next::stop;
+    // The header took the whole read (or is still incomplete).
+    if (got.empty()) return Next::more;
+  }
+  const auto frames_before = c.session.frames_done();
+  const auto used = deliver(c, got);
+  if (!flush_batch(slot, now)) return Next::gone;
+  if (c.phase != Phase::open) return Next::stop;  // The handler closed it.
+  if (used.error != DecodeError::none) {
+    bump(counters_.protocol_errors);
+    const auto length = c.session.decoder().frame_length();
+    begin_close(c, now,
+                "protocol error: " + std::string(to_string(used.error)) + " (length " +
+                    std::to_string(length) + " > limit " + std::to_string(config_.max_frame) +
+                    ", header " + hex_header(length) + ") at stream offset " +
+                    std::to_string(c.session.decoder().error_offset()),
+                LogLevel::warn);
+    return Next::stop;
+  }
+  if (c.draining && !c.session.in_frame()) {
+    begin_close(c, now, "server shutting down (frame in progress finished)", LogLevel::debug);
+    return Next::stop;
+  }
+  // The frame timer runs from the first byte of the frame now in progress;
+  // a frame that ended and another that began in this read restart it.
+  if (!c.session.in_frame()) {
+    c.frame_open = false;
+  } else if (!c.frame_open || c.session.frames_done() != frames_before) {
+    c.frame_open = true;
+    c.frame_started = now;
+  }
+  return Next::more;
 }
 
 bool Worker::read_proxy_header(Conn& c, std::span<const std::byte>& got, Clock::time_point now) {
@@ -537,6 +582,16 @@ bool Worker::flush_batch(std::size_t slot, Clock::time_point now) {
   for (const Piece& p : batch_) {
     spans.emplace_back(p.data != nullptr ? p.data : stage_.data() + p.offset, p.size);
   }
+  if (uring()) {
+    // A send completes after the provided buffer is recycled, so the bytes
+    // are copied to the backlog (one memcpy of what a write would take) and
+    // sent from there; the copy is cheaper than holding receive buffers.
+    for (const auto& span : spans) c.session.queue(span);
+    batch_.clear();
+    stage_.clear();
+    uring_flush(c);
+    return true;
+  }
   // The common case: write straight from the read buffer, in the same
   // wake-up, and copy only what the socket would not take.
   const net::IoResult r = net::write_spans(c.fd.get(), spans);
@@ -587,6 +642,10 @@ void Worker::process_dirty(Clock::time_point now) {
 
 bool Worker::flush(std::size_t slot, Clock::time_point now) {
   Conn& c = *slots_[slot];
+  if (uring()) {
+    uring_flush(c);
+    return true;
+  }
   while (c.session.pending_bytes() > 0) {
     const net::IoResult r = net::write_some(c.fd.get(), c.session.pending());
     if (!r.error.ok()) {
@@ -669,8 +728,12 @@ void Worker::close_now(std::size_t slot, const std::string& why, LogLevel level)
   // A connection still awaiting its PROXY header was never opened.
   if (c.opened) handler_->on_close(c);
   slot_of_.erase(c.id());
-  poller_->remove(c.fd.get());
-  slots_[slot].reset();
+  if (uring()) {
+    uring_retire(std::move(slots_[slot]));
+  } else {
+    poller_->remove(c.fd.get());
+    slots_[slot].reset();
+  }
   free_slots_.push_back(slot);
   --open_conns_;
   drop(counters_.open);
@@ -703,6 +766,12 @@ void Worker::settle(std::size_t slot, Clock::time_point now) {
     c.paused = false;
     // The time spent not reading was the server's doing, not the peer's.
     if (c.frame_open) c.frame_started += now - c.paused_since;
+  }
+  if (uring()) {
+    uring_interest(c);
+    uring_flush(c);
+    reschedule(slot);
+    return;
   }
   const unsigned want = (wants_read(c) ? loop::kRead : loop::kNone) |
                         (c.session.pending_bytes() > 0 ? loop::kWrite : loop::kNone);

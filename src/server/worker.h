@@ -11,6 +11,7 @@
 // worker's own Counters, written by that worker alone.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "framed/proxy.h"
 #include "framed/server.h"
 #include "loop/poller.h"
+#include "loop/uring.h"
 #include "net/cidr.h"
 #include "net/fd.h"
 #include "net/socket.h"
@@ -111,9 +113,12 @@ class Shared {
 
 class Worker final : public Loop {
  public:
-  // Takes its backend and its listening socket (non-blocking; may be empty
-  // for a worker that only serves connections handed to it). The handler is
-  // set with set_handler() before init().
+  // Takes its readiness backend, or null for io_uring (whose ring run()
+  // creates on the worker's own thread: a SINGLE_ISSUER ring accepts
+  // submissions only from the thread that created it), and its listening
+  // socket (non-blocking; may be empty for a worker that only serves
+  // connections handed to it). The handler is set with set_handler() before
+  // init().
   Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> poller,
          net::UniqueFd listener);
   void set_handler(std::unique_ptr<Handler> handler) { handler_ = std::move(handler); }
@@ -122,7 +127,8 @@ class Worker final : public Loop {
   Worker& operator=(const Worker&) = delete;
 
   // Creates the wake-up eventfd and registers it and the listener with the
-  // backend. Returns the failing call, if any. Call before run().
+  // backend (or arms their requests on the ring). Returns the failing call,
+  // if any. Call before run().
   net::SysError init();
 
   // Runs until this worker has drained (returns 0), or an exit is requested
@@ -186,6 +192,14 @@ class Worker final : public Loop {
     ProxyParser proxy;
     Clock::time_point scheduled = Clock::time_point::max();  // Timer entry.
 
+    // io_uring only (worker_uring.cc). Requests in flight reference the
+    // descriptor and the pinned backlog, so a closed connection lives on
+    // (as a zombie, out of its slot) until the last one completes.
+    bool recv_armed = false;       // A multishot receive is outstanding.
+    bool recv_cancelling = false;  // ... and a cancel of it was asked for.
+    bool send_inflight = false;    // One send at a time: order is kept.
+    unsigned inflight = 0;         // Requests whose last completion is due.
+
     // The client's address from a PROXY header names the connection from
     // now on, for the worker's logs and the handler's Connection::peer().
     void rename_peer(const std::string& p) { set_peer(p); }
@@ -215,8 +229,24 @@ class Worker final : public Loop {
   void begin_shutdown(Clock::time_point now);
   void close_listener();
 
+  // What the read path does after one read's bytes.
+  enum class Next {
+    more,  // Read on (if the socket has more).
+    stop,  // Stop reading this wake-up.
+    gone,  // The connection was closed and its slot freed.
+  };
   void on_readable(std::size_t slot, Clock::time_point now);
+  // One read's bytes (not empty): discarded while lingering, else the PROXY
+  // header, then the handler, the batch written, errors and the drain.
+  Next on_input(std::size_t slot, std::span<const std::byte> got, Clock::time_point now);
+  // The peer sent EOF: the handler hears of it, then the close begins.
+  Next on_eof(std::size_t slot, Clock::time_point now);
+  // After a read burst: a connection that began closing flushes and moves on.
+  void after_input(std::size_t slot, Clock::time_point now);
   void on_writable(std::size_t slot, Clock::time_point now);
+  // Adopts a connection the listener accepted (refusing it over the limit
+  // or outside --proxy-from) and opens it.
+  void adopt(net::UniqueFd fd, const sockaddr_storage& addr, socklen_t len, Clock::time_point now);
   // Hands one read's bytes to the handler as chunks or frames. Returns what
   // the session consumed.
   Session::Consumed deliver(Conn& c, std::span<const std::byte> got);
@@ -266,11 +296,47 @@ class Worker final : public Loop {
   void expire_timers(Clock::time_point now);
   [[nodiscard]] int wait_timeout(Clock::time_point now) const;
   [[nodiscard]] bool wants_read(const Conn& c) const;
+  // The loop's checks between batches (report, shutdown, drain deadline,
+  // accept pause). Returns false with `rc` set when run() must return.
+  bool between_batches(Clock::time_point now, int& rc);
+
+  // io_uring: the completion side of the same loop (worker_uring.cc).
+  [[nodiscard]] bool uring() const noexcept { return poller_ == nullptr; }
+  net::SysError uring_init();
+  int uring_run();
+  void uring_arm_accept();
+  void uring_stop_accept();
+  void uring_on_completion(const loop::Completion& done, Clock::time_point now);
+  void uring_on_accept(const loop::Completion& done, Clock::time_point now);
+  void uring_on_recv(Conn& c, const loop::Completion& done, Clock::time_point now);
+  void uring_on_send(Conn& c, const loop::Completion& done, Clock::time_point now);
+  // Brings the receive request up to date with wants_read().
+  void uring_interest(Conn& c);
+  // Starts a send of the backlog if none is in flight.
+  void uring_flush(Conn& c);
+  // Cancels a closed connection's requests and keeps it until the last
+  // completes; frees it at once if none is in flight.
+  void uring_retire(std::unique_ptr<Conn> c);
+  [[nodiscard]] static std::uint64_t uring_data(const Conn& c, unsigned op) noexcept;
 
   std::size_t index_;
   Shared& shared_;
   const Config& config_;
   std::unique_ptr<loop::Poller> poller_;
+  std::unique_ptr<loop::Ring> ring_;
+  std::vector<loop::Completion> completions_;
+  // io_uring: accepts kept in flight, each with the address it fills.
+  struct UringAccept {
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    bool armed = false;
+  };
+  std::array<UringAccept, 8> accepts_{};
+  std::size_t accepts_armed_ = 0;
+  bool wake_armed_ = false;    // io_uring: the eventfd's multishot poll.
+  // io_uring: closed connections with requests still in flight, by the
+  // user_data (less the operation) of their requests.
+  std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> zombies_;
   net::UniqueFd listener_;
   bool listener_watched_ = false;  // Registered with read interest.
   net::UniqueFd wake_;             // eventfd: wake() writes, run() reads.
