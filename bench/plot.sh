@@ -13,7 +13,7 @@ bench="$build/bench/framed-bench"
 [ -x "$bench" ] || { echo "plot: build first: cmake --workflow --preset release" >&2; exit 1; }
 command -v gnuplot >/dev/null || { echo "plot: gnuplot missing: scripts/setup.sh --with-plot" >&2; exit 1; }
 
-servers=(framed-poll framed-epoll framed-epoll-w2)
+servers=(framed-poll framed-epoll framed-epoll-w2 framed-uring)
 asio=$(bench/peers/build.sh "$build/peers" 2>/dev/null) && servers+=(asio) || echo "plot: asio skipped" >&2
 command -v node >/dev/null && servers+=(node) || echo "plot: node skipped" >&2
 
@@ -33,6 +33,7 @@ for server in "${servers[@]}"; do
       framed-poll) args+=(--server-arg --backend --server-arg poll) ;;
       framed-epoll) args+=(--server-arg --backend --server-arg epoll) ;;
       framed-epoll-w2) args+=(--server-arg --backend --server-arg epoll --server-arg --workers --server-arg 2) ;;
+      framed-uring) args+=(--server-arg --backend --server-arg io_uring) ;;
       asio|node)
         port=$(free_port)
         ulimit -n 65536 2>/dev/null || true
