@@ -1,5 +1,5 @@
 // The io_uring backend's own hazards, each against the real server binary:
-// an exhausted provided-buffer ring (-ENOBUFS ends a multishot receive),
+// an exhausted provided-buffer ring (-ENOBUFS ends a receive),
 // connections closed with receives and sends in flight (cancelled, their
 // state freed only after the last completion, no descriptor leaked), and a
 // slot and descriptor reused while a closed connection's completions are
@@ -192,9 +192,9 @@ TEST_F(Uring, ClosingWithRequestsInFlightInATightLoopLeaksNothing) {
     ASSERT_EQ(x.received, ping) << "round " << round << "\n" << server.stderr_text();
   }
   checker.reset();
-  EXPECT_TRUE(fds_back_to(baseline)) << open_fds(server.pid()) << " fds, baseline " << baseline
-                                     << "\n"
-                                     << server.stderr_text();
+  EXPECT_TRUE(fds_back_to(baseline))
+      << open_fds(server.pid()) << " fds, baseline " << baseline << "\n"
+      << server.stderr_text();
   expect_serving();
   expect_clean_exit();
 }
@@ -229,11 +229,108 @@ TEST_F(Uring, GivingUpOnStalledPeersCancelsTheirSends) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(closed, peers.size()) << server.stderr_text();
-  EXPECT_TRUE(fds_back_to(baseline))
-      << open_fds(server.pid()) << " fds, baseline " << baseline;
+  EXPECT_TRUE(fds_back_to(baseline)) << open_fds(server.pid()) << " fds, baseline " << baseline;
   peers.clear();
   expect_serving();
   expect_clean_exit();
+}
+
+// One buffer for everyone: a flooding client and idle connections opened
+// during the flood. A receive that ran out of buffers is queued for a
+// re-arm; idle connections in that queue must neither take the turn of the
+// one with data (which would sit deaf until its idle timeout) nor stay deaf
+// themselves once they send.
+TEST_F(Uring, IdleConnectionsNeverStarveAFloodOfTheOnlyBuffer) {
+  start({"--uring-buffers", "1", "--idle-timeout", "3s"});
+  std::mt19937 rng(5);
+  const auto flood = random_frames(rng, 400, 40U << 10U);
+  std::vector<net::UniqueFd> idle;
+  std::thread opener([&] {
+    for (int i = 0; i < 64; ++i) {
+      idle.push_back(connect_local(server.port()));
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  auto fd = connect_local(server.port());
+  ASSERT_TRUE(fd.valid());
+  const Exchange x = exchange(fd.get(), flood, flood.size(), false, 10'000ms);
+  opener.join();
+  EXPECT_EQ(x.received.size(), flood.size());
+  EXPECT_TRUE(x.received == flood);
+  EXPECT_EQ(server.stderr_text().find("idle timeout"), std::string::npos) << server.stderr_text();
+  for (std::size_t i = 0; i < idle.size(); ++i) {
+    ASSERT_TRUE(idle[i].valid()) << i;
+    const auto ping = frame_of("idle " + std::to_string(i));
+    EXPECT_EQ(exchange(idle[i].get(), ping, ping.size(), false, 2'000ms).received, ping) << i;
+  }
+  expect_clean_exit();
+}
+
+// Clients that write and never read: backpressure stops reading each near
+// the backlog cap (256 KiB). A multishot receive drained a socket into many
+// buffers before the pause could act (81 MiB here, against 4.6 MiB with
+// epoll); the server's memory must stay near cap x clients plus the ring.
+TEST_F(Uring, BackpressureBoundsMemoryForWritersThatNeverRead) {
+  start({});
+  const long rss_before = server.rss_kib();
+  std::mt19937 rng(11);
+  const auto data = random_frames(rng, 400, 64U << 10U);  // About 13 MiB each.
+  constexpr int kClients = 16;
+  std::vector<net::UniqueFd> peers;
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kClients; ++i) {
+    auto fd = connect_local(server.port());
+    ASSERT_TRUE(fd.valid());
+    const int big = 8 << 20;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    peers.push_back(std::move(fd));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    writers.emplace_back(
+        [&, i] { (void)write_all(peers[static_cast<std::size_t>(i)].get(), data, 1'500ms); });
+  }
+  for (auto& t : writers) t.join();
+  std::this_thread::sleep_for(200ms);
+  const long growth = server.rss_kib() - rss_before;
+  // 16 x (256 KiB cap + a read) + the 8 MiB ring, with room to spare.
+  EXPECT_LT(growth, 24 * 1024) << "server RSS grew by " << growth << " KiB";
+  peers.clear();
+  expect_serving();
+  expect_clean_exit();
+}
+
+// Where io_uring is refused (here by the seccomp filter Docker's default
+// profile applies), --backend io_uring exits 1 naming the reason, before
+// listening; with the default backend the server serves on epoll.
+TEST(UringRefused, BackendIoUringExitsOneNamingTheReason) {
+  std::string out;
+  std::string err;
+  const ExitStatus st =
+      run_to_exit(FRAMED_NO_URING_PATH,
+                  {FRAMED_SERVER_PATH, "--backend", "io_uring", "--port", "0"}, out, err, 10'000ms);
+  if (st.exited && st.code == 125) GTEST_SKIP() << err;
+  EXPECT_TRUE(st.exited && st.code == 1) << st.code << " " << err;
+  EXPECT_NE(err.find("io_uring is unavailable here: io_uring_setup: Operation not permitted"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(out.find("listening on"), std::string::npos) << out;
+}
+
+TEST(UringRefused, TheDefaultBackendServesOnEpoll) {
+  ServerProcess server;
+  SpawnOptions options;
+  options.args = {FRAMED_SERVER_PATH, "--port", "0"};
+  std::string error;
+  if (!server.start(FRAMED_NO_URING_PATH, options, error) &&
+      error.find("cannot install the filter") != std::string::npos) {
+    GTEST_SKIP() << error;
+  }
+  ASSERT_TRUE(server.listening_line().find("listening on") != std::string::npos) << error;
+  EXPECT_NE(server.stderr_text().find("backend epoll"), std::string::npos) << server.stderr_text();
+  auto fd = connect_local(server.port());
+  ASSERT_TRUE(fd.valid());
+  const auto ping = frame_of("ping");
+  EXPECT_EQ(exchange(fd.get(), ping, ping.size(), false).received, ping);
 }
 
 }  // namespace

@@ -48,10 +48,14 @@ TEST(Config, HelpShowsEachDefault) {
 
 TEST(Config, ValuesOutOfRangeOrWithoutAUnitAreRefused) {
   const std::vector<std::vector<const char*>> cases{
-      {"--port", "65536"},        {"--port", "99999999999999999999"}, {"--idle-timeout", "5"},
-      {"--frame-timeout", "30"},  {"--drain-timeout", "1"},           {"--linger-timeout", "0"},
-      {"--linger-time", "0"},     {"--linger-timeout", "5"},          {"--max-frame", "4294967296"},
-      {"--max-conns", "1000001"},
+      {"--port", "65536"},           {"--port", "99999999999999999999"},
+      {"--idle-timeout", "5"},       {"--frame-timeout", "30"},
+      {"--drain-timeout", "1"},      {"--linger-timeout", "0"},
+      {"--linger-time", "0"},        {"--linger-timeout", "5"},
+      {"--max-frame", "4294967296"}, {"--max-conns", "1000001"},
+      {"--uring-buffers", "3"},      {"--uring-buffers", "0"},
+      {"--uring-buffers", "65536"},  {"--backend", "uring"},
+      {"--backend", "kqueue"},
   };
   for (const auto& args : cases) {
     Config config;
@@ -59,6 +63,25 @@ TEST(Config, ValuesOutOfRangeOrWithoutAUnitAreRefused) {
     EXPECT_EQ(parse(args, config, message), ParseOutcome::error) << args[0] << " " << args[1];
     EXPECT_NE(message.find(args[0]), std::string::npos) << message;
   }
+}
+
+TEST(Config, BackendsAndRingSizesParse) {
+  const std::vector<std::pair<const char*, Backend>> backends{{"auto", Backend::automatic},
+                                                              {"poll", Backend::poll},
+                                                              {"epoll", Backend::epoll},
+                                                              {"io_uring", Backend::io_uring}};
+  for (const auto& [text, want] : backends) {
+    Config config;
+    std::string message;
+    ASSERT_EQ(parse({"--backend", text}, config, message), ParseOutcome::run) << message;
+    EXPECT_EQ(config.backend, want) << text;
+  }
+  Config config;
+  std::string message;
+  ASSERT_EQ(parse({"--uring-buffers", "32768"}, config, message), ParseOutcome::run) << message;
+  EXPECT_EQ(config.uring_buffers, 32768U);
+  // The default, unless told otherwise, is auto (epoll today).
+  EXPECT_EQ(Config{}.backend, Backend::automatic);
 }
 
 TEST(Config, ValuesAtTheEdgesAreAccepted) {

@@ -231,7 +231,6 @@ TEST(Session, CompactionKeepsThePendingBytesInOrder) {
   EXPECT_EQ(session.pending().front(), bytes[written]);
 }
 
-
 // A completion backend's send reads the pinned bytes after the call returns:
 // they must not move while bytes are queued behind them, and those bytes
 // follow them in order whether the send took everything or part.

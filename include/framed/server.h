@@ -37,7 +37,8 @@ namespace framed {
 // How the event loop waits for sockets. poll is the portable reference;
 // epoll scales with connections (Linux); io_uring submits reads and writes
 // in batches (Linux 6.0+, when built with liburing; refused by some
-// sandboxes). automatic picks the measured best available (README).
+// sandboxes). automatic is epoll today: io_uring wins only with many
+// connections and small frames, and loses on bulk (README, "Backends").
 enum class Backend : std::uint8_t { poll, epoll, io_uring, automatic };
 
 // Log verbosity; logs go to stderr, one line per event.
@@ -63,14 +64,15 @@ struct ServerOptions {
   std::uint32_t max_frame = kDefaultMaxFrame;  // Larger lengths close the connection.
   // Pending output above which a connection is no longer read.
   std::size_t backlog_cap = 256U << 10U;
-  // Bytes per read(2), into one buffer per worker.
+  // Bytes per read(2), into one buffer per worker; with io_uring, the size of
+  // each provided receive buffer.
   std::size_t read_chunk = 64U << 10U;
   Backend backend = Backend::automatic;
   // io_uring: the provided receive buffers per worker (a power of two up to
-  // 32768) and their size. Fewer than the connections receiving at once
-  // only costs re-armed receives, never data.
-  unsigned uring_buffers = 256;
-  std::size_t uring_buffer_size = 16U << 10U;
+  // 32768), read_chunk bytes each; memory is taken only as the kernel
+  // writes into them. Fewer than the connections receiving at once only
+  // costs receives re-armed in turn, never data.
+  unsigned uring_buffers = 128;
   std::size_t workers = 1;
   LogLevel log_level = LogLevel::info;
   // The program's name in its start-up log line.

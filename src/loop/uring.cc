@@ -31,7 +31,8 @@ struct Ring::Impl {
   io_uring_buf_ring* buf_ring = nullptr;
   std::size_t buf_ring_bytes = 0;
   bool buf_ring_registered = false;
-  std::vector<std::byte> buffers;
+  std::byte* buffers = nullptr;  // mmap'd: untouched pages cost no memory.
+  std::size_t buffers_bytes = 0;
   std::size_t buffer_size = 0;
   unsigned count = 0;
   int mask = 0;
@@ -41,6 +42,7 @@ struct Ring::Impl {
   ~Impl() {
     if (buf_ring_registered) (void)io_uring_unregister_buf_ring(&ring, kGroup);
     if (buf_ring != nullptr) ::munmap(buf_ring, buf_ring_bytes);
+    if (buffers != nullptr) ::munmap(buffers, buffers_bytes);
     if (ring_ok) io_uring_queue_exit(&ring);
   }
 
@@ -65,7 +67,7 @@ struct Ring::Impl {
   }
 
   void add_buffer(std::uint16_t id) {
-    io_uring_buf_ring_add(buf_ring, buffers.data() + std::size_t{id} * buffer_size,
+    io_uring_buf_ring_add(buf_ring, buffers + std::size_t{id} * buffer_size,
                           static_cast<unsigned>(buffer_size), id, mask, recycled);
     ++recycled;
   }
@@ -129,6 +131,10 @@ std::unique_ptr<Ring> Ring::create(const RingOptions& options, std::string& why)
     why = "io_uring: provided buffer count must be a power of two up to 32768";
     return nullptr;
   }
+  if (options.buffer_size == 0 || options.buffer_size > 0xFFFFFFFFU) {
+    why = "io_uring: a provided buffer must hold 1 byte to 4 GiB - 1";
+    return nullptr;
+  }
   impl->count = count;
   impl->mask = io_uring_buf_ring_mask(count);
   impl->buffer_size = options.buffer_size;
@@ -150,13 +156,22 @@ std::unique_ptr<Ring> Ring::create(const RingOptions& options, std::string& why)
   }
   impl->buf_ring_registered = true;
   io_uring_buf_ring_init(impl->buf_ring);
-  impl->buffers.resize(std::size_t{count} * impl->buffer_size);
+  // Not a vector: zero-filling would make every buffer resident at once,
+  // where the kernel touches only the pages a receive writes.
+  impl->buffers_bytes = std::size_t{count} * impl->buffer_size;
+  void* data = ::mmap(nullptr, impl->buffers_bytes, PROT_READ | PROT_WRITE,
+                      MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (data == MAP_FAILED) {
+    why = net::SysError{"mmap", errno}.message();
+    return nullptr;
+  }
+  impl->buffers = static_cast<std::byte*>(data);
   for (unsigned i = 0; i < count; ++i) impl->add_buffer(static_cast<std::uint16_t>(i));
   impl->publish();
 
-  // The probe: a multishot receive (6.0+) on a socketpair must deliver one
-  // byte into a provided buffer and stay armed. Opcode probes cannot tell
-  // multishot support, and a seccomp filter may allow set-up but not this.
+  // The probe: a receive on a socketpair must deliver one byte into a
+  // provided buffer (5.19+). Opcode probes cannot tell buffer rings or
+  // POLL_FIRST apart, and a seccomp filter may allow set-up but not this.
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
     why = net::SysError{"socketpair", errno}.message();
@@ -164,53 +179,53 @@ std::unique_ptr<Ring> Ring::create(const RingOptions& options, std::string& why)
   }
   net::UniqueFd a(pair[0]);
   net::UniqueFd b(pair[1]);
+  // Every opcode the loop submits.
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&impl->ring); probe != nullptr) {
+    const std::pair<int, const char*> ops[] = {
+        {IORING_OP_ACCEPT, "accept"}, {IORING_OP_RECV, "recv"},           {IORING_OP_SEND, "send"},
+        {IORING_OP_POLL_ADD, "poll"}, {IORING_OP_ASYNC_CANCEL, "cancel"},
+    };
+    for (const auto& [op, name] : ops) {
+      if (io_uring_opcode_supported(probe, op) == 0) {
+        io_uring_free_probe(probe);
+        why = std::string("io_uring: this kernel has no ") + name + " operation";
+        return nullptr;
+      }
+    }
+    io_uring_free_probe(probe);
+  }
   auto ring = std::unique_ptr<Ring>(new Ring(std::move(impl), mode));
   constexpr std::uint64_t kProbe = 1;
-  constexpr std::uint64_t kProbeCancel = 2;
-  ring->recv_multishot(a.get(), kProbe);
+  ring->recv(a.get(), kProbe);
   const char byte = 'x';
   if (::write(b.get(), &byte, 1) != 1) {
     why = net::SysError{"write", errno}.message();
     return nullptr;
   }
+  // The receive completes (it holds the socketpair until then), so nothing
+  // of the probe reaches the loop.
   std::vector<Completion> got;
+  bool done = false;
   bool delivered = false;
-  bool armed = false;
-  for (int i = 0; i < 10 && !delivered; ++i) {
+  for (int i = 0; i < 10 && !done; ++i) {
     if (const auto e = ring->wait(100, got); !e.ok()) {
       why = e.message();
       return nullptr;
     }
     for (const Completion& c : got) {
+      if (c.has_buffer) ring->recycle(c.buffer);
       if (c.user_data != kProbe) continue;
+      done = true;
       if (c.res < 0) {
-        why = net::SysError{"io_uring multishot recv", -c.res}.message();
+        why = net::SysError{"io_uring recv", -c.res}.message();
         return nullptr;
       }
       delivered = c.res == 1 && c.has_buffer;
-      armed = c.more;
-      if (c.has_buffer) ring->recycle(c.buffer);
     }
   }
-  if (!delivered || !armed) {
-    why = "io_uring: this kernel has no multishot receive into provided buffers (6.0+)";
-    return nullptr;
-  }
-  // Cancel it and wait for its last completion, so nothing of the probe
-  // outlives the socketpair.
-  ring->cancel(kProbe, kProbeCancel);
-  for (int i = 0; i < 10 && armed; ++i) {
-    if (const auto e = ring->wait(100, got); !e.ok()) {
-      why = e.message();
-      return nullptr;
-    }
-    for (const Completion& c : got) {
-      if (c.has_buffer) ring->recycle(c.buffer);
-      if (c.user_data == kProbe && !c.more) armed = false;
-    }
-  }
-  if (armed) {
-    why = "io_uring: the probe's receive could not be cancelled";
+  if (!delivered) {
+    why = done ? "io_uring: this kernel cannot receive into provided buffers (5.19+)"
+               : "io_uring: the probe's receive never completed";
     return nullptr;
   }
   return ring;
@@ -223,9 +238,10 @@ void Ring::accept(int listener, sockaddr_storage* addr, socklen_t* len, std::uin
   io_uring_sqe_set_data64(s, user_data);
 }
 
-void Ring::recv_multishot(int fd, std::uint64_t user_data) {
+void Ring::recv(int fd, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
-  io_uring_prep_recv_multishot(s, fd, nullptr, 0, 0);
+  io_uring_prep_recv(s, fd, nullptr, 0, 0);
+  s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = kGroup;
   io_uring_sqe_set_data64(s, user_data);
@@ -278,8 +294,8 @@ net::SysError Ring::wait(int timeout_ms, std::vector<Completion>& out) {
   auto& batch = impl_->batch;
   batch.resize(std::max<std::size_t>(batch.size(), 256));
   for (;;) {
-    const unsigned n = io_uring_peek_batch_cqe(&impl_->ring, batch.data(),
-                                               static_cast<unsigned>(batch.size()));
+    const unsigned n =
+        io_uring_peek_batch_cqe(&impl_->ring, batch.data(), static_cast<unsigned>(batch.size()));
     for (unsigned i = 0; i < n; ++i) {
       const io_uring_cqe* c = batch[i];
       Completion done;
@@ -297,8 +313,7 @@ net::SysError Ring::wait(int timeout_ms, std::vector<Completion>& out) {
 }
 
 std::span<const std::byte> Ring::buffer(std::uint16_t id, std::size_t n) const noexcept {
-  return {impl_->buffers.data() + std::size_t{id} * impl_->buffer_size,
-          std::min(n, impl_->buffer_size)};
+  return {impl_->buffers + std::size_t{id} * impl_->buffer_size, std::min(n, impl_->buffer_size)};
 }
 
 void Ring::recycle(std::uint16_t id) noexcept { impl_->add_buffer(id); }

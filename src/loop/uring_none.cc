@@ -20,7 +20,7 @@ std::unique_ptr<Ring> Ring::create(const RingOptions&, std::string& why) {
 }
 
 void Ring::accept(int, sockaddr_storage*, socklen_t*, std::uint64_t) { std::abort(); }
-void Ring::recv_multishot(int, std::uint64_t) { std::abort(); }
+void Ring::recv(int, std::uint64_t) { std::abort(); }
 void Ring::send(int, std::span<const std::byte>, std::uint64_t) { std::abort(); }
 void Ring::poll_multishot(int, std::uint64_t) { std::abort(); }
 void Ring::cancel(std::uint64_t, std::uint64_t) { std::abort(); }

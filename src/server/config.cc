@@ -40,12 +40,14 @@ options:
   --linger-time DUR     a closing connection is closed at the latest this
                         long after the close began (default 30s)
   --backend B           event loop backend: auto, poll, epoll or io_uring
-                        (default auto: io_uring where the kernel allows it,
-                        else epoll; poll is the portable
-                        reference). io_uring exits 1 naming the reason where
-                        the kernel or a sandbox refuses it
+                        (default auto, which is epoll; poll is the portable
+                        reference; io_uring saves CPU with many connections
+                        and small frames, loses on bulk: see the README).
+                        io_uring exits 1 naming the reason where the kernel
+                        or a sandbox refuses it
   --uring-buffers N     io_uring receive buffers per worker, a power of two
-                        up to 32768, 16KiB each (default 256)
+                        up to 32768, each as large as a read (64KiB)
+                        (default 128)
   --workers N           worker threads, each with its own event loop and
                         connections, or auto for one per online CPU (default 1);
                         --max-conns stays one global limit

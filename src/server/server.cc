@@ -18,15 +18,19 @@ using util::LogLevel;
 
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
-// From bench/RESULTS.md (the io_uring section): see the README's choice.
-constexpr bool kAutoPrefersUring = true;
+// Whether --backend auto tries io_uring first (falling back to epoll where it
+// is refused). Not today: in bench/RESULTS.md (same run) io_uring spends
+// 0.87-0.91x epoll's CPU per frame with 1000-10,000 connections, but moves
+// bulk 64 KiB frames at 0.77x epoll's rate, and auto cannot know the traffic
+// in advance. The README gives the numbers and when to choose io_uring.
+constexpr bool kAutoPrefersUring = false;
 
 }  // namespace
 
 loop::RingOptions ring_options(const Config& config) {
   loop::RingOptions o;
   o.buffers = config.uring_buffers;
-  o.buffer_size = config.uring_buffer_size;
+  o.buffer_size = config.read_chunk;
   const std::size_t cq = 3 * config.max_conns + 2 * std::size_t{config.uring_buffers} + 64;
   o.cq_entries = static_cast<unsigned>(std::min<std::size_t>(cq, 65536));
   return o;

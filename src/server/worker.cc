@@ -101,7 +101,10 @@ bool Worker::between_batches(Clock::time_point now, int& rc) {
   }
   if (!shutting_down_ && shared_.stop_requested()) begin_shutdown(now);
   if (shutting_down_) {
-    if (open_conns_ == 0) {
+    // io_uring: an accept may have taken a connection before its cancel;
+    // its completion is still due, and the connection gets the same clean
+    // close as every other (§6.7).
+    if (open_conns_ == 0 && accepts_armed_ == 0) {
       log(LogLevel::debug, "worker " + std::to_string(index_) + ": all connections closed");
       rc = 0;
       return false;
@@ -165,7 +168,8 @@ bool Worker::wants_read(const Conn& c) const {
   if (c.peer_eof) return false;
   if (c.phase == Phase::linger) return true;
   // Backpressure: a client that does not read its echoes stops being read.
-  return c.phase == Phase::open && c.session.pending_bytes() < config_.backlog_cap;
+  // (held_bytes: io_uring echoes sent from receive buffers; 0 otherwise.)
+  return c.phase == Phase::open && c.session.pending_bytes() + c.held_bytes < config_.backlog_cap;
 }
 
 int Worker::wait_timeout(Clock::time_point now) const {
@@ -173,6 +177,9 @@ int Worker::wait_timeout(Clock::time_point now) const {
   if (!timers_.empty()) next = timers_.top().when;
   if (shutting_down_) next = std::min(next, drain_deadline_);
   if (listener_ && accept_paused_until > now) next = std::min(next, accept_paused_until);
+  // io_uring: receives queued after -ENOBUFS are re-armed a ring's worth
+  // per pass; the next pass must come at once, not with the next event.
+  if (!starved_.empty()) next = now;
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
   // Round up so we never wake a hair early and spin until the deadline.
@@ -370,8 +377,8 @@ void Worker::on_readable(std::size_t slot, Clock::time_point now) {
       return;
     }
     if (r.would_block) break;
-    const Next next = r.eof ? on_eof(slot, now)
-                            : on_input(slot, std::span(read_buf_.data(), r.bytes), now);
+    const Next next =
+        r.eof ? on_eof(slot, now) : on_input(slot, std::span(read_buf_.data(), r.bytes), now);
     if (next == Next::gone) return;
     if (next == Next::stop || r.eof) break;
     // A short read drained the socket: reading again would only return
@@ -583,13 +590,17 @@ bool Worker::flush_batch(std::size_t slot, Clock::time_point now) {
     spans.emplace_back(p.data != nullptr ? p.data : stage_.data() + p.offset, p.size);
   }
   if (uring()) {
-    // A send completes after the provided buffer is recycled, so the bytes
-    // are copied to the backlog (one memcpy of what a write would take) and
-    // sent from there; the copy is cheaper than holding receive buffers.
-    for (const auto& span : spans) c.session.queue(span);
+    // The common case, as with write_spans below: the echo of a whole
+    // receive is sent straight from its provided buffer, which is held
+    // until the send completes. Anything else (behind a backlog or a send
+    // in flight, staged bytes, too many buffers held) is copied to the
+    // backlog and sent from there.
+    if (!uring_send_direct(c, spans)) {
+      for (const auto& span : spans) c.session.queue(span);
+      uring_flush(c);
+    }
     batch_.clear();
     stage_.clear();
-    uring_flush(c);
     return true;
   }
   // The common case: write straight from the read buffer, in the same
@@ -704,7 +715,8 @@ void Worker::begin_close(Conn& c, Clock::time_point now, const std::string& why,
 
 void Worker::advance_close(std::size_t slot, Clock::time_point now) {
   Conn& c = *slots_[slot];
-  if (c.phase != Phase::closing || c.session.pending_bytes() > 0) return;
+  // io_uring: a send still in flight has bytes to go out before the FIN.
+  if (c.phase != Phase::closing || c.session.pending_bytes() > 0 || c.send_inflight) return;
   if (c.peer_eof) {
     // Nothing unread: close() sends a FIN after whatever the kernel still
     // holds for the peer, and no reset.
@@ -758,7 +770,8 @@ Clock::time_point Worker::deadline(const Conn& c) const {
 
 void Worker::settle(std::size_t slot, Clock::time_point now) {
   Conn& c = *slots_[slot];
-  const bool paused = c.phase == Phase::open && c.session.pending_bytes() >= config_.backlog_cap;
+  const bool paused =
+      c.phase == Phase::open && c.session.pending_bytes() + c.held_bytes >= config_.backlog_cap;
   if (paused && !c.paused) {
     c.paused = true;
     c.paused_since = now;
@@ -879,7 +892,8 @@ bool Connection::send_frame(std::span<const std::byte> payload) {
 }
 
 std::size_t Connection::pending_bytes() const noexcept {
-  return static_cast<const Worker::Conn&>(*this).session.pending_bytes();
+  const auto& c = static_cast<const Worker::Conn&>(*this);
+  return c.session.pending_bytes() + c.held_bytes;
 }
 
 void Connection::close(std::string_view why) {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <queue>
 #include <string>
@@ -195,10 +196,22 @@ class Worker final : public Loop {
     // io_uring only (worker_uring.cc). Requests in flight reference the
     // descriptor and the pinned backlog, so a closed connection lives on
     // (as a zombie, out of its slot) until the last one completes.
-    bool recv_armed = false;       // A multishot receive is outstanding.
+    bool recv_armed = false;       // A receive is outstanding.
     bool recv_cancelling = false;  // ... and a cancel of it was asked for.
+    bool recv_starved = false;     // Ended by -ENOBUFS: queued for a re-arm.
     bool send_inflight = false;    // One send at a time: order is kept.
     unsigned inflight = 0;         // Requests whose last completion is due.
+    // Echoes to send straight from provided buffers (at most one today),
+    // ahead of the session's backlog (queued while it was empty); the send
+    // in flight, if sending_held, is the first one's. A buffer is recycled
+    // once its bytes are all sent; a short send continues from it.
+    struct Held {
+      std::uint16_t buffer;
+      std::span<const std::byte> bytes;  // Not yet sent.
+    };
+    std::vector<Held> held;
+    std::size_t held_bytes = 0;
+    bool sending_held = false;
 
     // The client's address from a PROXY header names the connection from
     // now on, for the worker's logs and the handler's Connection::peer().
@@ -314,6 +327,15 @@ class Worker final : public Loop {
   void uring_interest(Conn& c);
   // Starts a send of the backlog if none is in flight.
   void uring_flush(Conn& c);
+  // Re-arms receives that ran out of buffers, oldest first, no more than
+  // there are buffers free (so they do not all fail again at once).
+  void uring_rearm_starved(Clock::time_point now);
+  // Sends `spans` straight from the provided buffer being delivered
+  // (holding it until the send completes), if they are one view of it,
+  // nothing is queued or in flight on the connection, and the worker holds
+  // fewer than half the ring. Returns false otherwise (the caller copies
+  // them to the backlog).
+  bool uring_send_direct(Conn& c, std::span<const std::span<const std::byte>> spans);
   // Cancels a closed connection's requests and keeps it until the last
   // completes; frees it at once if none is in flight.
   void uring_retire(std::unique_ptr<Conn> c);
@@ -333,7 +355,15 @@ class Worker final : public Loop {
   };
   std::array<UringAccept, 8> accepts_{};
   std::size_t accepts_armed_ = 0;
-  bool wake_armed_ = false;    // io_uring: the eventfd's multishot poll.
+  bool uring_stopping_ = false;    // io_uring: run() is tearing down.
+  int recv_buffer_ = -1;           // io_uring: the provided buffer being delivered.
+  bool recv_buffer_kept_ = false;  // ... which a direct send now holds.
+  std::size_t held_buffers_ = 0;   // Buffers held for direct sends.
+  // Releases a connection's held buffers (after an error, or a zombie's
+  // last completion).
+  void uring_release_held(Conn& c);
+  std::deque<std::pair<std::size_t, std::uint64_t>> starved_;  // (slot, id)
+  bool wake_armed_ = false;  // io_uring: the eventfd's multishot poll.
   // io_uring: closed connections with requests still in flight, by the
   // user_data (less the operation) of their requests.
   std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> zombies_;
