@@ -110,7 +110,7 @@ class Load {
     return block_.data() + (c.index * 7 + seq) % 251;
   }
 
-  LoadResult fail_all(std::string why) {
+  LoadResult fail_all(const std::string& why) {
     note_error(why);
     return result_;
   }

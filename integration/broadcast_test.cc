@@ -78,6 +78,7 @@ TEST_F(Broadcast, FansOutEveryFrameToEveryOtherClientByteExact) {
   start();
   auto sender = connect_local(server.port());
   std::vector<net::UniqueFd> receivers;
+  receivers.reserve(4);
   for (int i = 0; i < 4; ++i) receivers.push_back(connect_local(server.port()));
   ASSERT_TRUE(sender.valid());
   wait_open(5);

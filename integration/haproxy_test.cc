@@ -40,7 +40,7 @@ std::string find_haproxy() {
   std::stringstream dirs(path != nullptr ? path : "");
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/haproxy";
+    std::string candidate = (dir.empty() ? "." : dir) + "/haproxy";
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   for (const char* fixed : {"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"}) {
@@ -356,6 +356,7 @@ TEST_F(HaproxyFront, RollingRestartUnderLoadLosesNoFrameOnAConnectionThatStayedO
   constexpr int kClients = 8;
   constexpr int kFramesPerConnection = 20;
   std::vector<std::thread> clients;
+  clients.reserve(kClients);
   for (int t = 0; t < kClients; ++t) {
     clients.emplace_back([&, t] {
       std::uint64_t n = 0;

@@ -57,6 +57,7 @@ std::vector<net::UniqueFd> connect_many(std::uint16_t port, std::size_t count, s
       pending.push_back(std::move(fd));
     }
     std::vector<pollfd> fds;
+    fds.reserve(pending.size());
     for (auto& fd : pending) fds.push_back({fd.get(), POLLOUT, 0});
     const auto give_up = Clock::now() + 20s;
     std::size_t done = 0;
@@ -110,6 +111,7 @@ TEST_P(Scale, TenThousandConcurrentConnectionsEachGetAnEcho) {
   const auto ping = frame_of("ping");
   for (auto& fd : clients) ASSERT_TRUE(write_all(fd.get(), ping));
   std::vector<pollfd> fds;
+  fds.reserve(clients.size());
   for (auto& fd : clients) fds.push_back({fd.get(), POLLIN, 0});
   std::vector<std::size_t> got(kConns, 0);
   std::size_t complete = 0;

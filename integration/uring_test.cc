@@ -135,6 +135,7 @@ TEST_F(Uring, ATinyBufferRingServesEveryConnectionWithoutLoss) {
 
   constexpr int kConns = 48;
   std::vector<std::thread> clients;
+  clients.reserve(kConns);
   std::vector<int> ok(kConns, 0);
   for (int i = 0; i < kConns; ++i) {
     clients.emplace_back([&, i] {
@@ -285,6 +286,7 @@ TEST_F(Uring, BackpressureBoundsMemoryForWritersThatNeverRead) {
     ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
     peers.push_back(std::move(fd));
   }
+  writers.reserve(kClients);
   for (int i = 0; i < kClients; ++i) {
     writers.emplace_back(
         [&, i] { (void)write_all(peers[static_cast<std::size_t>(i)].get(), data, 1'500ms); });

@@ -67,6 +67,7 @@ std::vector<char*> make_envp(const std::vector<std::string>& env,
   }
   storage.insert(storage.end(), env.begin(), env.end());
   std::vector<char*> envp;
+  envp.reserve(storage.size() + 1);
   for (auto& s : storage) envp.push_back(s.data());
   envp.push_back(nullptr);
   return envp;

@@ -1,7 +1,7 @@
 // framed::server: run a service of length-prefixed frames over TCP.
 //
 // The library owns everything a robust frame server needs: listeners,
-// worker threads with an event loop each (poll or epoll), the connection
+// worker threads with an event loop each (poll, epoll or io_uring), the connection
 // limit, backpressure with bounded memory, idle and frame timeouts, the
 // lingering close that never destroys data already sent, and the drain on
 // SIGINT/SIGTERM (spec/PROTOCOL.md §6). A service supplies a Handler: it

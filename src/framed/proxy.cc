@@ -83,7 +83,6 @@ bool parse_ipv6(std::string_view s, std::uint8_t* out) noexcept {
       if (n > 6 || !parse_ipv4(s.substr(start), v4)) return false;
       groups[n++] = static_cast<std::uint16_t>((v4[0] << 8U) | v4[1]);
       groups[n++] = static_cast<std::uint16_t>((v4[2] << 8U) | v4[3]);
-      i = s.size();
       break;
     }
     if (i == start) return false;
@@ -108,7 +107,7 @@ bool parse_ipv6(std::string_view s, std::uint8_t* out) noexcept {
     for (int k = 0; k < gap; ++k) full[k] = groups[k];
     for (int k = 0; k < tail; ++k) full[8 - tail + k] = groups[gap + k];
   }
-  for (int k = 0; k < 8; ++k) {
+  for (std::size_t k = 0; k < 8; ++k) {
     out[2 * k] = static_cast<std::uint8_t>(full[k] >> 8U);
     out[2 * k + 1] = static_cast<std::uint8_t>(full[k] & 0xFFU);
   }
