@@ -51,6 +51,7 @@ inline std::vector<BackendCase> backend_cases() {
       {"epoll", {"--backend", "epoll"}},
       {"epoll_workers2", {"--backend", "epoll", "--workers", "2"}},
       {"io_uring", {"--backend", "io_uring"}, true},
+      {"io_uring_workers2", {"--backend", "io_uring", "--workers", "2"}, true},
   };
 }
 

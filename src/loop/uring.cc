@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,7 +103,7 @@ std::unique_ptr<Ring> Ring::create(const RingOptions& options, std::string& why)
   std::string mode;
   for (const Try& t : tries) {
     io_uring_params p{};
-    p.flags = t.flags | IORING_SETUP_CQSIZE;
+    p.flags = t.flags | IORING_SETUP_CQSIZE | (options.disabled ? IORING_SETUP_R_DISABLED : 0U);
     p.cq_entries = cq;
     err = io_uring_queue_init_params(sq, &impl->ring, &p);
     if (err == 0) {
@@ -179,6 +180,7 @@ std::unique_ptr<Ring> Ring::create(const RingOptions& options, std::string& why)
   }
   net::UniqueFd a(pair[0]);
   net::UniqueFd b(pair[1]);
+  if (options.disabled) return std::unique_ptr<Ring>(new Ring(std::move(impl), mode));
   // Every opcode the loop submits.
   if (io_uring_probe* probe = io_uring_get_probe_ring(&impl->ring); probe != nullptr) {
     const std::pair<int, const char*> ops[] = {
@@ -263,6 +265,15 @@ void Ring::cancel(std::uint64_t target, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
   io_uring_prep_cancel64(s, target, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(s, user_data);
+}
+
+net::SysError Ring::enable() {
+  // liburing 2.3 declares io_uring_enable_rings() but does not export it.
+  if (::syscall(__NR_io_uring_register, impl_->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                nullptr, 0) != 0) {
+    return {"io_uring_register", errno};
+  }
+  return {};
 }
 
 net::SysError Ring::submit() {

@@ -40,6 +40,13 @@ struct RingOptions {
   // Completion queue entries (rounded up to a power of two, at most 65536);
   // sized by the caller to the requests that can be outstanding at once.
   unsigned cq_entries = 4096;
+  // Created disabled (IORING_SETUP_R_DISABLED), without the functional
+  // probe (which needs submissions): for a ring set up on one thread and
+  // used on another, which calls enable() first and is then its only
+  // submitter (SINGLE_ISSUER binds to the enabling thread). Creating every
+  // worker's ring before any worker runs means their descriptors exist
+  // before the first connection can exhaust the limit.
+  bool disabled = false;
 };
 
 class Ring {
@@ -54,6 +61,10 @@ class Ring {
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
+
+  // Enables a ring created disabled, making the calling thread its
+  // submitter. Returns the failing call, if any.
+  net::SysError enable();
 
   // The set-up flags the kernel accepted, for the start-up log.
   [[nodiscard]] const std::string& mode() const noexcept { return mode_; }

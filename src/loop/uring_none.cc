@@ -24,6 +24,7 @@ void Ring::recv(int, std::uint64_t) { std::abort(); }
 void Ring::send(int, std::span<const std::byte>, std::uint64_t) { std::abort(); }
 void Ring::poll_multishot(int, std::uint64_t) { std::abort(); }
 void Ring::cancel(std::uint64_t, std::uint64_t) { std::abort(); }
+net::SysError Ring::enable() { std::abort(); }
 net::SysError Ring::submit() { std::abort(); }
 net::SysError Ring::wait(int, std::vector<Completion>&) { std::abort(); }
 std::span<const std::byte> Ring::buffer(std::uint16_t, std::size_t) const noexcept { return {}; }

@@ -81,9 +81,21 @@ bool Server::prepare(std::string& error) {
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     net::SysError e;
-    // io_uring: null, and the worker creates its ring on its own thread.
+    // io_uring: no poller; a ring created here, disabled, so every worker's
+    // exists (and any failure is reported) before the first accept, and
+    // enabled by the worker on its own thread.
     std::unique_ptr<loop::Poller> poller;
-    if (shared_.config().backend != Backend::io_uring) {
+    std::unique_ptr<loop::Ring> ring;
+    if (shared_.config().backend == Backend::io_uring) {
+      loop::RingOptions options = ring_options(shared_.config());
+      options.disabled = true;
+      std::string why;
+      ring = loop::Ring::create(options, why);
+      if (!ring) {
+        error = "worker " + std::to_string(i) + ": " + why;
+        return false;
+      }
+    } else {
       poller = loop::make_poller(shared_.config().backend, e);
       if (!poller) {
         error = e.message();
@@ -92,6 +104,7 @@ bool Server::prepare(std::string& error) {
     }
     workers_.push_back(
         std::make_unique<Worker>(i, shared_, std::move(poller), std::move(listeners_[i])));
+    workers_.back()->set_ring(std::move(ring));
     auto handler = make_handler_(*workers_.back());
     if (!handler) {
       error = "the handler factory returned no handler";

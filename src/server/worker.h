@@ -114,15 +114,16 @@ class Shared {
 
 class Worker final : public Loop {
  public:
-  // Takes its readiness backend, or null for io_uring (whose ring run()
-  // creates on the worker's own thread: a SINGLE_ISSUER ring accepts
-  // submissions only from the thread that created it), and its listening
-  // socket (non-blocking; may be empty for a worker that only serves
-  // connections handed to it). The handler is set with set_handler() before
-  // init().
+  // Takes its readiness backend, or null for io_uring (whose ring, created
+  // disabled, is given with set_ring() and enabled by run() on the worker's
+  // own thread: a SINGLE_ISSUER ring accepts submissions only from the
+  // thread that enabled it), and its listening socket (non-blocking; may be
+  // empty for a worker that only serves connections handed to it). The
+  // handler is set with set_handler() before init().
   Worker(std::size_t index, Shared& shared, std::unique_ptr<loop::Poller> poller,
          net::UniqueFd listener);
   void set_handler(std::unique_ptr<Handler> handler) { handler_ = std::move(handler); }
+  void set_ring(std::unique_ptr<loop::Ring> ring) { ring_ = std::move(ring); }
   ~Worker() = default;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -104,10 +104,12 @@ void Worker::uring_stop_accept() {
 }
 
 int Worker::uring_run() {
-  std::string why;
-  ring_ = loop::Ring::create(ring_options(config_), why);
   if (!ring_) {
-    log(LogLevel::error, "worker " + std::to_string(index_) + ": " + why);
+    log(LogLevel::error, "worker " + std::to_string(index_) + ": no io_uring ring");
+    return 1;
+  }
+  if (const auto e = ring_->enable(); !e.ok()) {
+    log(LogLevel::error, "worker " + std::to_string(index_) + ": " + e.message());
     return 1;
   }
   if (const auto e = uring_init(); !e.ok()) {
