@@ -269,8 +269,8 @@ void Ring::cancel(std::uint64_t target, std::uint64_t user_data) {
 
 net::SysError Ring::enable() {
   // liburing 2.3 declares io_uring_enable_rings() but does not export it.
-  if (::syscall(__NR_io_uring_register, impl_->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
-                nullptr, 0) != 0) {
+  if (::syscall(__NR_io_uring_register, impl_->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr,
+                0) != 0) {
     return {"io_uring_register", errno};
   }
   return {};
