@@ -71,8 +71,13 @@ Exchange exchange(int fd, std::span<const std::byte> send, std::size_t expect, b
     if ((ev & POLLOUT) != 0 && sent < send.size()) {
       const auto w = net::write_some(fd, send.subspan(sent));
       if (!w.error.ok()) {
+        // The server closed while we were still sending (a reset after it
+        // had everything it wanted, §6.8). Stop writing, but read on: the
+        // echoes and the FIN it sent first are still in our receive queue,
+        // and returning here would lose them (a flaky test under load).
         ex.reset = true;
-        return ex;
+        sent = send.size();
+        continue;
       }
       sent += w.bytes;
     }

@@ -28,8 +28,10 @@ std::vector<std::byte> bytes_of(std::string_view text);
 
 struct Exchange {
   std::vector<std::byte> received;
-  bool eof = false;        // Orderly close by the server.
-  bool reset = false;      // ECONNRESET or another read/write error.
+  bool eof = false;  // Orderly close by the server.
+  // ECONNRESET or another read/write error. After a failed write, reading
+  // goes on: what the server sent before it closed is still received.
+  bool reset = false;
   bool timed_out = false;  // Neither `expect` bytes nor a close in time.
 };
 
