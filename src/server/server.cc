@@ -18,13 +18,6 @@ using util::LogLevel;
 
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
-// Whether --backend auto tries io_uring first (falling back to epoll where it
-// is refused). Not today: in bench/RESULTS.md (same run) io_uring spends
-// 0.87-0.91x epoll's CPU per frame with 1000-10,000 connections, but moves
-// bulk 64 KiB frames at 0.77x epoll's rate, and auto cannot know the traffic
-// in advance. The README gives the numbers and when to choose io_uring.
-constexpr bool kAutoPrefersUring = false;
-
 }  // namespace
 
 loop::RingOptions ring_options(const Config& config) {
@@ -51,15 +44,12 @@ int resolve_backend(Config& config) {
     }
     return 0;
   }
-  if (config.backend != Backend::automatic) return 0;
-  config.backend = Backend::epoll;
-  if (!kAutoPrefersUring) return 0;
-  std::string why;
-  if (loop::Ring::create(ring_options(config), why)) {
-    config.backend = Backend::io_uring;
-  } else {
-    log(LogLevel::info, "backend auto: io_uring unavailable (" + why + "); using epoll");
-  }
+  // auto is epoll: in bench/RESULTS.md (the paired table) io_uring saves
+  // 3-8% of the CPU per frame with many connections but spends 9% more on
+  // bulk frames, and auto cannot know the traffic in advance (README,
+  // "Choosing a backend"). Were that to change, auto would probe io_uring
+  // here and fall back to epoll with an info line.
+  if (config.backend == Backend::automatic) config.backend = Backend::epoll;
   return 0;
 }
 

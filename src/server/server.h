@@ -23,8 +23,8 @@ loop::RingOptions ring_options(const Config& config);
 
 // Settles config.backend before anything starts. io_uring: probes it;
 // returns 2 (not built) or 1 (refused here) after a message on stderr that
-// names the reason. automatic: becomes the measured preference if it is
-// available, else epoll with an info line. Returns 0 otherwise.
+// names the reason. automatic: becomes epoll (the measured choice; see
+// the README). Returns 0 otherwise.
 int resolve_backend(Config& config);
 
 class Server {
