@@ -3,8 +3,8 @@
 // write itself, a ring takes requests (accept, receive, send) and reports
 // each one's result; many sockets' reads and writes cost one system call.
 //
-// This file is the narrow wrapper the event loop drives (server/
-// worker_uring.cc): set-up with the probe, one request per call, a batch of
+// This file is the narrow wrapper the completion transport drives
+// (transport/uring_transport.cc): set-up with the probe, one request per call, a batch of
 // completions per wait, and the provided-buffer ring that receives draw
 // from. liburing stays inside uring.cc. Only the owning thread may use
 // a Ring.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "transport/make.h"
 #include "util/log.h"
 
 namespace framed::server {
@@ -17,6 +18,19 @@ using util::log;
 using util::LogLevel;
 
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+// Adds 1 to an eventfd (from any thread).
+void signal_fd(int fd) noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
+}
+
+// Takes an eventfd's count (0 if none).
+std::uint64_t take_fd(int fd) noexcept {
+  std::uint64_t n = 0;
+  if (::read(fd, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return 0;
+  return n;
+}
 
 }  // namespace
 
@@ -54,8 +68,12 @@ int resolve_backend(Config& config) {
 }
 
 Server::Server(const Config& config, std::vector<net::UniqueFd> listeners,
-               HandlerFactory make_handler)
-    : shared_(config), make_handler_(std::move(make_handler)), listeners_(std::move(listeners)) {}
+               HandlerFactory make_handler, loop::Clock& clock)
+    : config_(config),
+      clock_(clock),
+      limit_(config.max_conns),
+      make_handler_(std::move(make_handler)),
+      listeners_(std::move(listeners)) {}
 
 Server::~Server() = default;
 
@@ -65,46 +83,32 @@ bool Server::prepare(std::string& error) {
     return false;
   }
   done_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!done_) {
+  acks_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!done_ || !acks_) {
     error = net::SysError{"eventfd", errno}.message();
     return false;
   }
+  transport::TransportOptions options;
+  options.backend = config_.backend;
+  options.read_chunk = config_.read_chunk;
+  options.ring = ring_options(config_);
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
-    net::SysError e;
-    // io_uring: no poller; a ring created here, disabled, so every worker's
-    // exists (and any failure is reported) before the first accept, and
-    // enabled by the worker on its own thread.
-    std::unique_ptr<loop::Poller> poller;
-    std::unique_ptr<loop::Ring> ring;
-    if (shared_.config().backend == Backend::io_uring) {
-      loop::RingOptions options = ring_options(shared_.config());
-      options.disabled = true;
-      std::string why;
-      ring = loop::Ring::create(options, why);
-      if (!ring) {
-        error = "worker " + std::to_string(i) + ": " + why;
-        return false;
-      }
-    } else {
-      poller = loop::make_poller(shared_.config().backend, e);
-      if (!poller) {
-        error = e.message();
-        return false;
-      }
-    }
-    workers_.push_back(
-        std::make_unique<Worker>(i, shared_, std::move(poller), std::move(listeners_[i])));
-    workers_.back()->set_ring(std::move(ring));
-    auto handler = make_handler_(*workers_.back());
+    workers_.push_back(std::make_unique<Worker>(i, config_, clock_, limit_));
+    report_acks_.push_back(std::make_unique<std::atomic<std::uint64_t>>(0));
+    Worker& w = *workers_.back();
+    auto handler = make_handler_(w);
     if (!handler) {
       error = "the handler factory returned no handler";
       return false;
     }
-    workers_.back()->set_handler(std::move(handler));
-    if (e = workers_.back()->init(); !e.ok()) {
-      error = e.message();
-      return false;
-    }
+    w.set_handler(std::move(handler));
+    const auto make = [&](transport::Sink& sink, std::string& why) {
+      auto t = transport::make_transport(options, sink, why);
+      if (!t && options.backend == Backend::io_uring)
+        why = "worker " + std::to_string(i) + ": " + why;
+      return t;
+    };
+    if (!w.init(make, std::move(listeners_[i]), error)) return false;
   }
   return true;
 }
@@ -116,11 +120,10 @@ void Server::log_counters(const char* when) const {
     return std::to_string(sum);
   };
   auto line = [&](const std::string& head, auto value) {
-    const Config& o = shared_.config();
     return head + "accepted " + value(&Counters::accepted) + ", refused " +
            value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
-           ", protocol errors " + value(&Counters::protocol_errors) + ", " + o.frames_label + " " +
-           value(&Counters::frames_echoed) + ", " + o.bytes_label + " " +
+           ", protocol errors " + value(&Counters::protocol_errors) + ", " + config_.frames_label +
+           " " + value(&Counters::frames_echoed) + ", " + config_.bytes_label + " " +
            value(&Counters::bytes_echoed) + ", open " + value(&Counters::open);
   };
   log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
@@ -136,6 +139,44 @@ void Server::log_counters(const char* when) const {
   }
 }
 
+void Server::post_all(const std::function<void(Worker&)>& task) {
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker, task] { task(*worker); });
+  }
+}
+
+void Server::request_exit() {
+  exiting_ = true;
+  post_all([](Worker& w) { w.request_exit(); });
+}
+
+void Server::take_finished() {
+  const std::uint64_t n = take_fd(done_.get());
+  if (n == 0) return;
+  finished_ += n;
+  // A worker that ended before any stop request failed (its loop could
+  // not wait): a server with a dead worker would silently serve part of
+  // its connections, so stop them all and exit 1.
+  if (!stopping_ && !exiting_) {
+    log(LogLevel::error, "a worker failed; stopping every worker");
+    request_exit();
+  }
+}
+
+void Server::wait_acks(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto give_up = clock_.now() + limit;
+  while (!done() && finished_ < workers_.size()) {
+    const auto left = give_up - clock_.now();
+    if (left <= loop::Duration::zero()) break;
+    pollfd fds[2] = {{acks_.get(), POLLIN, 0}, {done_.get(), POLLIN, 0}};
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    if (::poll(fds, 2, static_cast<int>(ms)) < 0 && errno != EINTR) break;
+    (void)take_fd(acks_.get());
+    if ((fds[1].revents & POLLIN) != 0) take_finished();
+  }
+}
+
 int Server::run() {
   std::vector<std::thread> threads;
   std::vector<int> status(workers_.size(), 0);
@@ -143,69 +184,63 @@ int Server::run() {
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     threads.emplace_back([this, i, done_fd, &status] {
       status[i] = workers_[i]->run();
-      const std::uint64_t one = 1;
-      [[maybe_unused]] const ssize_t n = ::write(done_fd, &one, sizeof one);
+      signal_fd(done_fd);
     });
   }
-  std::size_t finished = 0;
-  bool stopping = false;
   bool second_signal = false;
-  while (finished < workers_.size()) {
+  std::size_t open_at_exit = 0;
+  while (finished_ < workers_.size()) {
     pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {done_.get(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       log(LogLevel::error, net::SysError{"poll", errno}.message());
-      shared_.request_exit();
-      for (auto& w : workers_) w->wake();
+      request_exit();
       break;
     }
-    if ((fds[1].revents & POLLIN) != 0) {
-      std::uint64_t n = 0;
-      if (::read(done_.get(), &n, sizeof n) == static_cast<ssize_t>(sizeof n)) finished += n;
-      // A worker that ended before any stop request failed (its loop could
-      // not wait): a server with a dead worker would silently serve part of
-      // its connections, so stop them all and exit 1.
-      if (!stopping && !shared_.exit_requested()) {
-        log(LogLevel::error, "a worker failed; stopping every worker");
-        shared_.request_exit();
-        for (auto& w : workers_) w->wake();
-      }
-    }
+    if ((fds[1].revents & POLLIN) != 0) take_finished();
     if ((fds[0].revents & POLLIN) == 0) continue;
     const SignalCounts got = signals_.take();
     if (got.user1 > 0) {
       // Ask the workers first, so the report includes everything they had
       // done before the signal (bounded, should a worker be busy).
-      const std::uint64_t req = shared_.request_report();
-      for (auto& w : workers_) w->wake();
-      const auto give_up = Clock::now() + std::chrono::milliseconds(500);
-      auto all_acked = [&] {
-        for (const auto& w : workers_) {
-          if (w->report_acked() < req) return false;
-        }
-        return true;
-      };
-      while (!all_acked() && Clock::now() < give_up) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      const std::uint64_t req = ++reports_;
+      const int acks_fd = acks_.get();
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        std::atomic<std::uint64_t>* ack = report_acks_[i].get();
+        workers_[i]->post([ack, req, acks_fd] {
+          ack->store(req, std::memory_order_release);
+          signal_fd(acks_fd);
+        });
       }
+      wait_acks(
+          [&] {
+            return std::all_of(report_acks_.begin(), report_acks_.end(), [&](const auto& a) {
+              return a->load(std::memory_order_acquire) >= req;
+            });
+          },
+          std::chrono::milliseconds(500));
       log_counters("SIGUSR1");
     }
     std::uint32_t stops = got.stops();
     if (stops == 0) continue;
-    if (!stopping) {
-      stopping = true;
+    if (!stopping_) {
+      stopping_ = true;
       log(LogLevel::info, std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
-      shared_.request_stop(Clock::now() + shared_.config().drain_timeout);
-      for (auto& w : workers_) w->wake();
+      const loop::TimePoint deadline = clock_.now() + config_.drain_timeout;
+      const int acks_fd = acks_.get();
+      std::atomic<std::size_t>* acked = &stop_acks_;
+      post_all([deadline, acks_fd, acked](Worker& w) {
+        w.begin_shutdown(deadline);
+        acked->fetch_add(1, std::memory_order_acq_rel);
+        signal_fd(acks_fd);
+      });
       // Say it once it is true: every worker has closed its listener and
       // begun its drain (bounded, should a worker be stuck).
-      const auto give_up = Clock::now() + std::chrono::seconds(2);
-      while (shared_.stop_acks() + finished < workers_.size() && Clock::now() < give_up) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      const std::string draining = "draining " + std::to_string(shared_.open()) +
-                                   " connection(s) within " +
-                                   ms_text(shared_.config().drain_timeout);
+      wait_acks(
+          [&] { return stop_acks_.load(std::memory_order_acquire) + finished_ >= workers_.size(); },
+          std::chrono::seconds(2));
+      const std::string draining = "draining " + std::to_string(limit_.open()) +
+                                   " connection(s) within " + ms_text(config_.drain_timeout);
       log(LogLevel::info, "shutting down: listener closed, " + draining);
       // systemd shows the unit as deactivating from here on, and knows the
       // exit that follows is the drain ending rather than a crash.
@@ -214,21 +249,21 @@ int Server::run() {
       }
       --stops;
     }
-    if (stops > 0) {
+    if (stops > 0 && !second_signal) {
       // A stop signal during the drain (or two at once) means: stop now.
       second_signal = true;
-      shared_.request_exit();
-      for (auto& w : workers_) w->wake();
+      open_at_exit = limit_.open();
+      request_exit();
     }
   }
   for (auto& t : threads) t.join();
   int code = 0;
   for (int s : status) code = std::max(code, s);
   if (second_signal) {
-    log(LogLevel::warn, "second signal: exiting at once with " + std::to_string(shared_.open()) +
+    log(LogLevel::warn, "second signal: exiting at once with " + std::to_string(open_at_exit) +
                             " connection(s) open");
     code = 1;
-  } else if (shared_.exit_requested()) {
+  } else if (exiting_) {
     code = 1;
   } else if (code == 0) {
     log(LogLevel::info, "shutdown complete: all connections closed");

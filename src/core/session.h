@@ -1,24 +1,22 @@
-// The frame side of one connection, free of sockets: a Decoder turning input
+// The input side of one connection, free of sockets: a Decoder turning input
 // into Chunk events (a validated header at once, payload as it arrives,
-// headers split across reads rebuilt), the output backlog the socket did not
-// take, and a second decoder following the output stream so that a frame
-// counts as sent only once its last byte is written.
+// headers split across reads rebuilt). The output side (the backlog and the
+// count of frames written) is transport/outbox.h.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <vector>
 
 #include "framed/decoder.h"
 #include "framed/server.h"
 
-namespace framed::server {
+namespace framed::core {
 
 class Session {
  public:
-  explicit Session(std::uint32_t max_frame) noexcept : decoder_(max_frame), written_(0xFFFFFFFFU) {}
+  explicit Session(std::uint32_t max_frame) noexcept : decoder_(max_frame) {}
 
   struct Consumed {
     std::size_t bytes = 0;  // Input bytes used; the rest is unread.
@@ -41,34 +39,6 @@ class Session {
     return decoder_.partial_header();
   }
 
-  // Appends bytes to the backlog (copying them). While the backlog is
-  // pinned, they go to a second buffer, so the pinned bytes never move.
-  void queue(std::span<const std::byte> bytes);
-  // The backlog not yet written, oldest first. Valid until the next queue()
-  // or mark_written(). Not while pinned (the pinned view is the one to use).
-  [[nodiscard]] std::span<const std::byte> pending() const noexcept {
-    return {out_.data() + head_, out_.size() - head_};
-  }
-  // Every byte not yet written, pinned or not: what backpressure and the
-  // closing rules count.
-  [[nodiscard]] std::size_t pending_bytes() const noexcept {
-    return out_.size() - head_ + more_.size();
-  }
-  // Drops the first `n` backlog bytes (they were written). Unpins.
-  void mark_written(std::size_t n);
-
-  // For a completion backend, whose send reads the bytes after the call
-  // returns: returns the backlog's oldest bytes (empty if none) and keeps
-  // them where they are until mark_written(), which then takes bytes queued
-  // meanwhile in behind what is left (coalesced into the next send). At
-  // most one pin at a time.
-  [[nodiscard]] std::span<const std::byte> pin() noexcept;
-  [[nodiscard]] bool pinned() const noexcept { return pinned_; }
-
-  // Records that `bytes`, the next bytes of the output stream, were written
-  // to the socket. Returns how many frames that completed.
-  std::uint64_t note_written(std::span<const std::byte> bytes) noexcept;
-
   // True when part of a frame has been consumed but not all of it.
   [[nodiscard]] bool in_frame() const noexcept { return decoder_.in_frame(); }
   [[nodiscard]] const Decoder& decoder() const noexcept { return decoder_; }
@@ -77,13 +47,8 @@ class Session {
 
  private:
   Decoder decoder_;
-  Decoder written_;  // Follows the output stream; its limit is the maximum.
   std::array<std::byte, kHeaderSize> prefix_{};
   bool header_sent_ = false;  // The current frame's first event was reported.
-  std::vector<std::byte> out_;
-  std::size_t head_ = 0;  // out_[0, head_) is already written.
-  bool pinned_ = false;
-  std::vector<std::byte> more_;  // Queued while pinned; follows out_.
   std::uint64_t frames_ = 0;
 };
 
@@ -140,4 +105,4 @@ Session::Consumed Session::read(std::span<const std::byte> in, bool stop_at_fram
   return result;
 }
 
-}  // namespace framed::server
+}  // namespace framed::core

@@ -1,19 +1,20 @@
-#include "server/session.h"
+#include "transport/outbox.h"
 
-namespace framed::server {
+namespace framed::transport {
 
-void Session::queue(std::span<const std::byte> bytes) {
+void Outbox::queue(std::span<const std::byte> bytes) {
   // Growing out_ while pinned could move the bytes a send is reading.
   auto& into = pinned_ ? more_ : out_;
   into.insert(into.end(), bytes.begin(), bytes.end());
 }
 
-std::span<const std::byte> Session::pin() noexcept {
+std::span<const std::byte> Outbox::pin() noexcept {
   pinned_ = true;
   return pending();
 }
 
-void Session::mark_written(std::size_t n) {
+std::uint64_t Outbox::mark_written(std::size_t n) {
+  const std::uint64_t frames = note_written(pending().first(n));
   head_ += n;
   if (pinned_) {
     pinned_ = false;
@@ -45,9 +46,10 @@ void Session::mark_written(std::size_t n) {
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
+  return frames;
 }
 
-std::uint64_t Session::note_written(std::span<const std::byte> bytes) noexcept {
+std::uint64_t Outbox::note_written(std::span<const std::byte> bytes) noexcept {
   std::uint64_t done = 0;
   while (!bytes.empty()) {
     const DecodeResult r = written_.feed(bytes);
@@ -58,4 +60,4 @@ std::uint64_t Session::note_written(std::span<const std::byte> bytes) noexcept {
   return done;
 }
 
-}  // namespace framed::server
+}  // namespace framed::transport

@@ -1,0 +1,128 @@
+#include "core/acceptor.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+#include "util/log.h"
+
+namespace framed::core {
+namespace {
+
+using util::log;
+using util::LogLevel;
+
+constexpr std::chrono::milliseconds kAcceptPause{100};
+constexpr std::chrono::seconds kRefuseLogInterval{1};
+// At shutdown, connections still in the listen queue are accepted (and
+// closed cleanly) before the listener closes; this bounds that loop.
+constexpr std::size_t kMaxAcceptsAtShutdown = 65'536;
+
+std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+}  // namespace
+
+Acceptor::Acceptor(Context& ctx) : ctx_(ctx) {
+  spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  // serve() has already refused a bad list; a range that fails here is
+  // dropped, which refuses more peers, never fewer.
+  std::string bad;
+  (void)net::parse_cidrs(ctx_.config.proxy_from, proxy_from_, bad);
+  resume_ = ctx_.loop.timers().add([this] {
+    paused_ = false;
+    ctx_.io.accepting(true);
+  });
+}
+
+Acceptor::~Acceptor() { ctx_.loop.timers().remove(resume_); }
+
+void Acceptor::start() {
+  if (ctx_.io.has_listener()) ctx_.io.accepting(true);
+}
+
+bool Acceptor::admit(const net::Endpoint& peer) {
+  const loop::TimePoint now = ctx_.loop.now();
+  if (ctx_.config.proxy_protocol && !net::contains_any(proxy_from_, peer.addr)) {
+    // A header from anyone could claim any address: only the proxies we
+    // trust may send one, and a direct client cannot be served without.
+    bump(ctx_.counters.refused);
+    // At most one line a second, so a flood of strangers cannot flood
+    // the log; the count says how many were refused since the last one.
+    ++strangers_unlogged_;
+    if (now - last_stranger_log_ >= kRefuseLogInterval) {
+      log(LogLevel::warn, "conn " + peer.to_string() +
+                              " refused: not in --proxy-from, so it may not send a PROXY " +
+                              "header (" + std::to_string(strangers_unlogged_) +
+                              " such refusal(s))");
+      last_stranger_log_ = now;
+      strangers_unlogged_ = 0;
+    }
+    return false;
+  }
+  if (!ctx_.limit.try_reserve()) {
+    // Accept-and-close, so the client learns at once instead of waiting in
+    // the backlog.
+    bump(ctx_.counters.refused);
+    ++refusals_unlogged_;
+    if (now - last_refuse_log_ >= kRefuseLogInterval) {
+      log(LogLevel::warn, "connection limit " + std::to_string(ctx_.config.max_conns) +
+                              " reached: refused " + std::to_string(refusals_unlogged_) +
+                              " connection(s)");
+      last_refuse_log_ = now;
+      refusals_unlogged_ = 0;
+    }
+    return false;
+  }
+  return true;
+}
+
+void Acceptor::on_error(const net::SysError& error) {
+  // Several accepts of a completion transport may fail in one batch: one
+  // shed and one line per pause.
+  if (paused_ || !ctx_.io.has_listener()) return;
+  const loop::TimePoint now = ctx_.loop.now();
+  if (error.code == EMFILE || error.code == ENFILE) {
+    // Out of descriptors: the pending connection would make the listener
+    // readable forever. Free the spare descriptor, accept and close the
+    // connection, take the spare back, and pause accepting for a moment.
+    spare_.reset();
+    if (ctx_.io.shed_one()) bump(ctx_.counters.refused);
+    spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    pause();
+    ++refusals_unlogged_;
+    if (now - last_refuse_log_ >= kRefuseLogInterval) {
+      // Named after the shedding accept4(), whichever call reported it.
+      log(LogLevel::warn, net::SysError{"accept4", error.code}.message() + ": shed " +
+                              std::to_string(refusals_unlogged_) +
+                              " connection(s), pausing accepts for " + ms_text(kAcceptPause));
+      last_refuse_log_ = now;
+      refusals_unlogged_ = 0;
+    }
+    return;
+  }
+  // ENOBUFS, ENOMEM and the like: back off instead of spinning.
+  log(LogLevel::error, error.message() + "; pausing accepts");
+  pause();
+}
+
+void Acceptor::pause() {
+  paused_ = true;
+  ctx_.io.accepting(false);
+  ctx_.loop.timers().schedule(resume_, ctx_.loop.now() + kAcceptPause);
+}
+
+std::size_t Acceptor::stop() {
+  ctx_.loop.timers().cancel(resume_);
+  paused_ = false;
+  if (!ctx_.io.has_listener()) return 0;
+  // Connections the kernel completed before the signal wait in the listen
+  // queue; closing the listener would reset them. Accept them first: they
+  // are closed cleanly, like every connection with no frame begun.
+  const std::size_t queued = ctx_.io.accept_queued(kMaxAcceptsAtShutdown);
+  // Closing the listener now means later clients are refused by the kernel
+  // rather than accepted and dropped.
+  ctx_.io.close_listener();
+  return queued;
+}
+
+}  // namespace framed::core

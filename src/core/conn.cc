@@ -1,0 +1,542 @@
+#include "core/conn.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/conn_table.h"
+#include "framed/encoder.h"
+#include "net/proxy_text.h"
+
+namespace framed::core {
+namespace {
+
+using util::log;
+using util::LogLevel;
+
+std::string hex_header(std::uint32_t length) {
+  const auto h = encode_header(length);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02x %02x %02x %02x", std::to_integer<unsigned>(h[0]),
+                std::to_integer<unsigned>(h[1]), std::to_integer<unsigned>(h[2]),
+                std::to_integer<unsigned>(h[3]));
+  return buf;
+}
+
+std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+// While lingering, how often to ask the kernel whether the peer has
+// everything: acknowledgements raise no event we could wait for.
+constexpr std::chrono::milliseconds kDeliveryCheck{100};
+
+}  // namespace
+
+std::string_view to_string(State s) noexcept {
+  switch (s) {
+    case State::proxy_header: return "proxy_header";
+    case State::open: return "open";
+    case State::draining: return "draining";
+    case State::closing: return "closing";
+    case State::lingering: return "lingering";
+    case State::closed: return "closed";
+  }
+  return "?";
+}
+
+Conn::Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_t slot,
+           std::string peer)
+    : Connection(id, std::move(peer), &ctx.api),
+      ctx_(ctx),
+      socket_(&socket),
+      slot_(slot),
+      session_(ctx.config.max_frame) {
+  socket.owner = this;
+  timer_ = ctx_.loop.timers().add([this] { on_deadline(); });
+  last_activity_ = now();
+  last_progress_ = now();
+}
+
+Conn::~Conn() { ctx_.loop.timers().remove(timer_); }
+
+void Conn::start() {
+  log(LogLevel::debug, "conn " + peer() + " accepted");
+  if (ctx_.shutting_down) {
+    begin_close("server shutting down", LogLevel::debug);
+  } else if (ctx_.config.proxy_protocol) {
+    state_ = State::proxy_header;
+    proxy_deadline_ = now() + ctx_.config.proxy_timeout;
+  } else {
+    open_to_handler();
+  }
+  advance_close();
+  process_dirty(ctx_);
+  if (state_ != State::closed) settle();
+}
+
+bool Conn::wants_read() const noexcept {
+  if (peer_eof_) return false;
+  if (state_ == State::lingering) return true;
+  // Backpressure: a client that does not read its echoes stops being read.
+  return open_phase() && socket_->pending() < ctx_.config.backlog_cap;
+}
+
+transport::Flow Conn::on_input(std::span<const std::byte> got) {
+  last_activity_ = now();
+  // Lingering input is discarded on purpose. (A completion transport may
+  // also deliver bytes received just before a close began: they are never
+  // echoed, exactly as a readiness transport would never have read them.)
+  if (!open_phase()) return transport::Flow::more;
+  if (state_ == State::proxy_header) {
+    if (!read_proxy_header(got)) return transport::Flow::stop;
+    // The header took the whole read (or is still incomplete).
+    if (got.empty()) return transport::Flow::more;
+  }
+  const auto frames_before = session_.frames_done();
+  const auto used = deliver(got);
+  if (!flush_batch()) return transport::Flow::stop;
+  if (!open_phase()) return transport::Flow::stop;  // The handler closed it.
+  if (used.error != DecodeError::none) {
+    bump(ctx_.counters.protocol_errors);
+    const auto length = session_.decoder().frame_length();
+    begin_close("protocol error: " + std::string(framed::to_string(used.error)) + " (length " +
+                    std::to_string(length) + " > limit " + std::to_string(ctx_.config.max_frame) +
+                    ", header " + hex_header(length) + ") at stream offset " +
+                    std::to_string(session_.decoder().error_offset()),
+                LogLevel::warn);
+    return transport::Flow::stop;
+  }
+  if (state_ == State::draining && !session_.in_frame()) {
+    begin_close("server shutting down (frame in progress finished)", LogLevel::debug);
+    return transport::Flow::stop;
+  }
+  // The frame timer runs from the first byte of the frame now in progress;
+  // a frame that ended and another that began in this read restart it.
+  if (!session_.in_frame()) {
+    frame_open_ = false;
+  } else if (!frame_open_ || session_.frames_done() != frames_before) {
+    frame_open_ = true;
+    frame_started_ = now();
+  }
+  return wants_read() ? transport::Flow::more : transport::Flow::stop;
+}
+
+void Conn::on_eof() {
+  peer_eof_ = true;
+  if (state_ == State::lingering) {
+    close_now("closed: peer sent EOF while lingering", LogLevel::debug);
+    return;
+  }
+  if (state_ == State::proxy_header) {
+    // No handler has seen this connection: nothing to tell it. A peer
+    // that sends nothing at all (a plain TCP check) is not an error.
+    const ProxyError e = proxy_.finish();
+    if (e == ProxyError::none) {
+      begin_close("peer closed before a PROXY header", LogLevel::debug);
+    } else {
+      begin_close("peer closed mid PROXY header (" + std::string(framed::to_string(e)) +
+                      " at offset " + std::to_string(proxy_.error_offset()) + ")",
+                  LogLevel::info);
+    }
+    return;
+  }
+  // The handler learns of the end, with the header bytes held back while
+  // they could still turn out oversize (an echo sends them: the echo
+  // stops exactly where the input stopped).
+  if (open_phase()) {
+    ctx_.batch.conn = this;
+    ctx_.batch.input = {};
+    ctx_.handler->on_end_of_input(*this, session_.end_of_input());
+    ctx_.batch.conn = nullptr;
+    if (!flush_batch()) return;
+  }
+  const std::uint64_t at = session_.decoder().offset();
+  if (session_.in_frame()) {
+    begin_close("peer closed mid-frame at stream offset " + std::to_string(at), LogLevel::info);
+  } else {
+    begin_close("peer closed", LogLevel::debug);
+  }
+}
+
+void Conn::on_error(const net::SysError& error) { close_now(error.message(), LogLevel::info); }
+
+void Conn::on_writable() {
+  if (!flush()) return;
+  advance_close();
+}
+
+void Conn::on_sent(std::size_t bytes, std::uint64_t frames) {
+  wrote(bytes, frames);
+  advance_close();
+}
+
+void Conn::on_settle() {
+  if (state_ == State::closing || state_ == State::lingering) {
+    if (!flush()) return;
+    advance_close();
+  }
+  if (state_ != State::closed) settle();
+}
+
+bool Conn::read_proxy_header(std::span<const std::byte>& got) {
+  const ProxyResult r = proxy_.feed(got);
+  // Bytes after the header in this read belong to the frame stream.
+  got = got.subspan(r.consumed);
+  if (r.status == ProxyStatus::need_more) return true;
+  if (r.status == ProxyStatus::error) {
+    bump(ctx_.counters.protocol_errors);
+    begin_close("bad PROXY header: " + std::string(framed::to_string(proxy_.error())) +
+                    " at offset " + std::to_string(proxy_.error_offset()),
+                LogLevel::warn);
+    return false;
+  }
+  const ProxyHeader& h = proxy_.header();
+  if (h.has_addresses()) {
+    // From here on the connection is the client's: every log line, and the
+    // handler through Connection::peer(), names the address the proxy saw.
+    const std::string client = net::address_text(h.family, h.source);
+    log(LogLevel::debug, "conn " + client + " via proxy " + peer() + " (" + net::describe(h) + ")");
+    set_peer(client);
+  } else {
+    // LOCAL (the proxy's own health check) or an address-less family: the
+    // real endpoints stand, and this is no error.
+    log(LogLevel::debug, "conn " + peer() + " " + net::describe(h) + ": real address kept");
+  }
+  state_ = State::open;
+  open_to_handler();
+  return open_phase();
+}
+
+void Conn::open_to_handler() {
+  state_ = State::open;
+  opened_ = true;
+  ctx_.handler->on_open(*this);
+}
+
+Session::Consumed Conn::deliver(std::span<const std::byte> got) {
+  Batch& batch = ctx_.batch;
+  batch.conn = this;
+  batch.input = got;
+  Handler& handler = *ctx_.handler;
+  const bool stop_at_frame_end = state_ == State::draining;
+  Session::Consumed used;
+  if (handler.delivery() == Delivery::chunks) {
+    used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
+      if (open_phase()) handler.on_chunk(*this, chunk);
+    });
+  } else {
+    used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
+      if (!open_phase()) return;
+      if (chunk.first && chunk.last) {
+        handler.on_frame(*this, chunk.payload);  // Whole in this read: no copy.
+        return;
+      }
+      // Grows with the bytes that arrive, never with the announced length.
+      if (chunk.first) frame_buf_.clear();
+      frame_buf_.insert(frame_buf_.end(), chunk.payload.begin(), chunk.payload.end());
+      if (chunk.last) {
+        handler.on_frame(*this, frame_buf_);
+        frame_buf_.clear();
+        if (frame_buf_.capacity() > (1U << 20U)) frame_buf_.shrink_to_fit();
+      }
+    });
+  }
+  batch.conn = nullptr;
+  batch.input = {};
+  return used;
+}
+
+bool Conn::send(std::span<const std::byte> bytes) {
+  if (!open_phase() || destroying_) return false;
+  if (bytes.empty()) return true;
+  Batch& batch = ctx_.batch;
+  if (batch.conn == this && socket_->out.empty()) {
+    const bool in_input = !batch.input.empty() && bytes.data() >= batch.input.data() &&
+                          bytes.data() + bytes.size() <= batch.input.data() + batch.input.size();
+    if (in_input) {
+      // Adjacent views merge: an echo of a whole read is one piece.
+      if (!batch.pieces.empty() && batch.pieces.back().data != nullptr &&
+          batch.pieces.back().data + batch.pieces.back().size == bytes.data()) {
+        batch.pieces.back().size += bytes.size();
+      } else {
+        batch.pieces.push_back({bytes.data(), 0, bytes.size()});
+      }
+    } else {
+      if (!batch.pieces.empty() && batch.pieces.back().data == nullptr) {
+        batch.pieces.back().size += bytes.size();
+      } else {
+        batch.pieces.push_back({nullptr, batch.stage.size(), bytes.size()});
+      }
+      batch.stage.insert(batch.stage.end(), bytes.begin(), bytes.end());
+    }
+    batch.bytes += bytes.size();
+    return true;
+  }
+  // Behind a backlog (order matters), or to another connection: queue it
+  // and write it once the handler's callback has returned.
+  socket_->out.queue(bytes);
+  mark_dirty();
+  return true;
+}
+
+std::size_t Conn::pending_bytes() const noexcept {
+  return socket_ == nullptr ? 0 : socket_->pending();
+}
+
+bool Conn::flush_batch() {
+  Batch& batch = ctx_.batch;
+  if (batch.pieces.empty()) return true;
+  batch.spans.clear();
+  for (const Batch::Piece& p : batch.pieces) {
+    batch.spans.emplace_back(p.data != nullptr ? p.data : batch.stage.data() + p.offset, p.size);
+  }
+  const transport::Wrote w = ctx_.io.send(*socket_, batch.spans);
+  batch.clear();
+  if (!w.error.ok()) {
+    close_now(w.error.message(), LogLevel::info);
+    return false;
+  }
+  wrote(w.bytes, w.frames);
+  return true;
+}
+
+bool Conn::flush() {
+  const transport::Wrote w = ctx_.io.flush(*socket_);
+  if (!w.error.ok()) {
+    close_now(w.error.message(), LogLevel::info);
+    return false;
+  }
+  wrote(w.bytes, w.frames);
+  return true;
+}
+
+void Conn::wrote(std::size_t bytes, std::uint64_t frames) {
+  if (bytes == 0) return;
+  if (frames > 0) bump(ctx_.counters.frames_echoed, frames);
+  bump(ctx_.counters.bytes_echoed, bytes);
+  written_ += bytes;
+  last_activity_ = now();
+  last_progress_ = now();
+}
+
+void Conn::request_close(std::string_view why) {
+  if (!open_phase() || destroying_) return;
+  begin_close(std::string(why), LogLevel::info);
+  mark_dirty();
+}
+
+void Conn::mark_dirty() {
+  if (dirty_) return;
+  dirty_ = true;
+  ctx_.dirty.push_back(this);
+}
+
+void Conn::process_dirty(Context& ctx) {
+  // Flushing may close a connection, whose on_close may dirty others: take
+  // the list as it grows. A closed connection stays allocated until the
+  // end of the loop's turn, so its pointer here is still good.
+  for (std::size_t i = 0; i < ctx.dirty.size(); ++i) {
+    Conn& c = *ctx.dirty[i];
+    if (c.state_ == State::closed) continue;
+    c.dirty_ = false;
+    if (&c == ctx.batch.conn) continue;  // Its own input path flushes it.
+    if (!c.flush()) continue;
+    c.advance_close();
+    if (c.state_ != State::closed) c.settle();
+  }
+  ctx.dirty.clear();
+}
+
+void Conn::observe_acks(std::size_t& unacked) {
+  if (!ctx_.io.unacked(*socket_, unacked)) {
+    unacked = SIZE_MAX;
+    return;
+  }
+  // A queued FIN counts as one unacknowledged byte; clamping keeps it from
+  // looking like progress or underflowing.
+  const std::uint64_t acked = written_ > unacked ? written_ - unacked : 0;
+  if (acked <= acked_) return;
+  acked_ = acked;
+  last_activity_ = now();
+  last_progress_ = now();
+}
+
+void Conn::begin_close(const std::string& why, LogLevel level) {
+  if (!open_phase()) return;
+  state_ = State::closing;
+  frame_open_ = false;
+  paused_ = false;
+  closing_since_ = now();
+  last_progress_ = now();
+  log(level, "conn " + peer() + " closing: " + why);
+}
+
+void Conn::advance_close() {
+  // A send still in flight has bytes to go out before the FIN.
+  if (state_ != State::closing || !socket_->out.empty() || socket_->sending) return;
+  if (peer_eof_) {
+    // Nothing unread: close() sends a FIN after whatever the kernel still
+    // holds for the peer, and no reset.
+    close_now("closed", LogLevel::debug);
+    return;
+  }
+  // The peer may still be sending. close() with unread input sends a reset,
+  // and a reset destroys whatever we wrote that the peer has not yet
+  // acknowledged. Shut down our write side instead (a FIN after the echoes),
+  // discard input, and close once the peer has it all (or gives up on it).
+  ctx_.io.shutdown_write(*socket_);
+  state_ = State::lingering;
+  next_check_ = now();
+  settle();
+}
+
+void Conn::force_close(const std::string& why, LogLevel level) {
+  if (state_ != State::closed) close_now(why, level);
+}
+
+void Conn::close_now(const std::string& why, LogLevel level) {
+  log(level, "conn " + peer() + " " + why);
+  destroying_ = true;
+  // A connection still awaiting its PROXY header was never opened.
+  if (opened_) ctx_.handler->on_close(*this);
+  state_ = State::closed;
+  ctx_.loop.timers().cancel(timer_);
+  ctx_.io.close(*socket_);
+  socket_ = nullptr;
+  drop(ctx_.counters.open);
+  ctx_.limit.release();
+  ctx_.table.release(*this);  // Freed at the end of the loop's turn.
+}
+
+void Conn::begin_drain() {
+  if (!open_phase()) return;
+  if (state_ == State::open && session_.in_frame()) {
+    state_ = State::draining;  // Read on to the end of this frame only.
+  } else {
+    begin_close("server shutting down", LogLevel::debug);
+    advance_close();
+  }
+  if (state_ != State::closed) settle();
+}
+
+Conn::Due Conn::next_deadline() const noexcept {
+  const auto& config = ctx_.config;
+  Due due;
+  // Earliest wins; on a tie the later candidate (the more specific rule).
+  auto consider = [&](loop::TimePoint when, Deadline what) {
+    if (when <= due.when) due = {when, what};
+  };
+  if (state_ == State::closed) return due;
+  if (!open_phase()) {
+    consider(last_progress_ + config.linger_timeout, Deadline::linger_timeout);
+    consider(closing_since_ + config.linger_time, Deadline::linger_time);
+    if (state_ == State::lingering && next_check_ < due.when) {
+      due = {next_check_, Deadline::delivery_check};
+    }
+    return due;
+  }
+  if (config.idle_timeout.count() > 0)
+    consider(last_activity_ + config.idle_timeout, Deadline::idle);
+  if (frame_open_ && !paused_ && config.frame_timeout.count() > 0) {
+    consider(frame_started_ + config.frame_timeout, Deadline::frame);
+  }
+  if (state_ == State::proxy_header && config.proxy_timeout.count() > 0) {
+    consider(proxy_deadline_, Deadline::proxy_header);
+  }
+  return due;
+}
+
+void Conn::on_deadline() {
+  const auto& config = ctx_.config;
+  // Before any verdict: a peer that read our echoes since we last looked
+  // has been active, though no event told us.
+  std::size_t unacked = SIZE_MAX;
+  observe_acks(unacked);
+  if (state_ == State::lingering) {
+    if (unacked == 0) {
+      close_now("closed: every echo delivered", LogLevel::debug);
+      return;
+    }
+    next_check_ = now() + kDeliveryCheck;
+  }
+  const Due due = next_deadline();
+  if (due.when > now()) {
+    ctx_.loop.timers().schedule(timer_, due.when);
+    return;
+  }
+  switch (due.what) {
+    case Deadline::none:
+    case Deadline::delivery_check: return;  // Not due (see above).
+    case Deadline::linger_time:
+      close_now("closed: still undelivered " + ms_text(config.linger_time) +
+                    " after closing began (--linger-time)",
+                LogLevel::info);
+      return;
+    case Deadline::linger_timeout:
+      close_now("closed: peer acknowledged nothing for " + ms_text(config.linger_timeout) +
+                    " while closing",
+                LogLevel::info);
+      return;
+    case Deadline::proxy_header:
+      bump(ctx_.counters.timed_out);
+      begin_close("PROXY header timeout: no complete header " + ms_text(config.proxy_timeout) +
+                      " after the accept (" + std::to_string(proxy_.offset()) + " bytes of it)",
+                  LogLevel::info);
+      break;
+    case Deadline::frame:
+      bump(ctx_.counters.timed_out);
+      begin_close("frame timeout: frame incomplete " + ms_text(config.frame_timeout) +
+                      " after its first byte (stream offset " +
+                      std::to_string(session_.decoder().offset()) + ")",
+                  LogLevel::info);
+      break;
+    case Deadline::idle:
+      // The graceful close of §6.8, not close(): the peer may still be
+      // reading slowly where we cannot see it (a receiver announces a
+      // reading only every few segments), and a reset would destroy the
+      // echoes already written. If it really stopped reading, the linger
+      // gives up after --linger-timeout.
+      bump(ctx_.counters.timed_out);
+      begin_close("idle timeout " + ms_text(config.idle_timeout) + ": no bytes moved",
+                  LogLevel::info);
+      break;
+  }
+  advance_close();
+  if (state_ != State::closed) settle();
+}
+
+void Conn::settle() {
+  const bool paused = open_phase() && socket_->pending() >= ctx_.config.backlog_cap;
+  if (paused && !paused_) {
+    paused_ = true;
+    paused_since_ = now();
+  } else if (!paused && paused_) {
+    paused_ = false;
+    // The time spent not reading was the server's doing, not the peer's.
+    if (frame_open_) frame_started_ += now() - paused_since_;
+  }
+  if (const auto e = ctx_.io.update(*socket_, wants_read()); !e.ok()) {
+    close_now(e.message(), LogLevel::error);
+    return;
+  }
+  ctx_.loop.timers().schedule(timer_, next_deadline().when);
+}
+
+}  // namespace framed::core
+
+namespace framed {
+
+bool Connection::send(std::span<const std::byte> bytes) {
+  return static_cast<core::Conn&>(*this).send(bytes);
+}
+
+bool Connection::send_frame(std::span<const std::byte> payload) {
+  const auto header = encode_header(static_cast<std::uint32_t>(payload.size()));
+  return payload.size() <= 0xFFFFFFFFU && send(header) && send(payload);
+}
+
+std::size_t Connection::pending_bytes() const noexcept {
+  return static_cast<const core::Conn&>(*this).pending_bytes();
+}
+
+void Connection::close(std::string_view why) { static_cast<core::Conn&>(*this).request_close(why); }
+
+}  // namespace framed

@@ -1,0 +1,172 @@
+// One connection: the state machine of spec/PROTOCOL.md §6, written once
+// for every kind of I/O. It takes events (bytes arrived, EOF, an error,
+// output taken by the kernel, a deadline reached, the drain begun, the
+// handler's send or close) and acts through the transport (read or not,
+// send these bytes, shut down the write side, close). It never asks which
+// transport it has, and never reads the system clock: time is the loop's.
+//
+// Its life is one State:
+//
+//   proxy_header --> open --> draining --> closing --> lingering --> closed
+//        \____________\___________\____________^______________________^
+//
+// proxy_header (only with --proxy-protocol) waits for the PROXY header;
+// the handler has not seen the connection yet. open reads and delivers.
+// draining (the server is shutting down) reads on to the end of the frame
+// in progress only. closing delivers no more input and flushes what is
+// owed. lingering has shut down the write side and discards input until the
+// peer has everything (§6.8). closed has told the handler and released the
+// socket. Every timeout rule lives in next_deadline().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/context.h"
+#include "core/session.h"
+#include "framed/proxy.h"
+#include "loop/timer_queue.h"
+#include "util/log.h"
+
+namespace framed::core {
+
+enum class State : std::uint8_t { proxy_header, open, draining, closing, lingering, closed };
+
+[[nodiscard]] std::string_view to_string(State s) noexcept;
+
+// Why a connection's next deadline is due.
+enum class Deadline : std::uint8_t {
+  none,
+  idle,            // No bytes moved either way for --idle-timeout.
+  frame,           // A frame incomplete --frame-timeout after its first byte.
+  proxy_header,    // No complete PROXY header --proxy-timeout after the accept.
+  delivery_check,  // Lingering: time to ask the kernel whether the peer has it all.
+  linger_timeout,  // Closing: the peer acknowledged nothing for --linger-timeout.
+  linger_time,     // Closing: --linger-time since the close began.
+};
+
+class Conn final : public framed::Connection {
+ public:
+  // A connection on `socket` (whose owner it becomes), in `slot` of the
+  // table, named `peer` until a PROXY header renames it.
+  Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_t slot,
+       std::string peer);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  [[nodiscard]] State state() const noexcept { return state_; }
+  [[nodiscard]] std::size_t slot() const noexcept { return slot_; }
+  // The handler may see it: opened, and not yet being destroyed.
+  [[nodiscard]] bool visible() const noexcept { return opened_ && !destroying_; }
+
+  // --- Events.
+  // The connection was accepted and its socket opened: it begins (closing
+  // at once while the server shuts down; waiting for a PROXY header if
+  // asked; else opened to the handler).
+  void start();
+  // Bytes arrived (not empty). Returns whether to read on now.
+  transport::Flow on_input(std::span<const std::byte> got);
+  // The peer ended its input: the handler hears of it, then the close begins.
+  void on_eof();
+  // A read or a send failed: closes at once.
+  void on_error(const net::SysError& error);
+  // The socket can take output (readiness): flushes, and moves a close on.
+  void on_writable();
+  // The kernel took `bytes` of output (completion), completing `frames`.
+  void on_sent(std::size_t bytes, std::uint64_t frames);
+  // This batch's events are done: a closing connection flushes and moves
+  // on; then the transport's interest and the deadline are brought up to
+  // date.
+  void on_settle();
+  // The server began its drain: read on to the end of a frame begun, or
+  // close now if none is.
+  void begin_drain();
+  // Closes now, whatever is owed (the drain timed out, the worker stops).
+  void force_close(const std::string& why, util::LogLevel level);
+
+  // The earliest deadline and why: the only place the timeout rules live.
+  struct Due {
+    loop::TimePoint when = loop::TimePoint::max();
+    Deadline what = Deadline::none;
+  };
+  [[nodiscard]] Due next_deadline() const noexcept;
+
+  // --- The handler's API (framed::Connection).
+  bool send(std::span<const std::byte> bytes);
+  [[nodiscard]] std::size_t pending_bytes() const noexcept;
+  void request_close(std::string_view why);
+
+  // Flushes and moves on every connection a handler wrote to or closed
+  // outside its own input (ctx.dirty); run after each callback returns, so
+  // a handler never sees a connection vanish under it.
+  static void process_dirty(Context& ctx);
+
+ private:
+  [[nodiscard]] loop::TimePoint now() const noexcept { return ctx_.loop.now(); }
+  // Reading and delivering input (open or draining; proxy_header counts as
+  // open to the closing rules).
+  [[nodiscard]] bool open_phase() const noexcept { return state_ <= State::draining; }
+  [[nodiscard]] bool wants_read() const noexcept;
+  void on_deadline();
+  // --proxy-protocol: feeds `got` to the header parser and leaves in `got`
+  // the bytes after the header. On the header's end, names the connection
+  // after its client and opens it to the handler. Returns false if the
+  // connection is closing.
+  bool read_proxy_header(std::span<const std::byte>& got);
+  void open_to_handler();
+  // Hands one input's bytes to the handler as chunks or frames.
+  Session::Consumed deliver(std::span<const std::byte> got);
+  // Sends the batch gathered while delivering. Returns false if the
+  // connection died.
+  bool flush_batch();
+  // Writes what the outbox holds. Returns false if the connection died.
+  bool flush();
+  void wrote(std::size_t bytes, std::uint64_t frames);
+  // Asks the kernel how much of our output the peer has acknowledged; moves
+  // the activity and progress clocks if that grew. Sets `unacked` (SIZE_MAX
+  // when the kernel cannot tell).
+  void observe_acks(std::size_t& unacked);
+  void mark_dirty();
+  void begin_close(const std::string& why, util::LogLevel level);
+  // After a flush: moves a closing connection on (shutdown, linger, close).
+  void advance_close();
+  void close_now(const std::string& why, util::LogLevel level);
+  // Tracks backpressure, brings the transport's interest up to date, then
+  // the deadline.
+  void settle();
+
+  Context& ctx_;
+  transport::Socket* socket_;  // Null once closed.
+  std::size_t slot_;
+  State state_ = State::open;
+  Session session_;
+  ProxyParser proxy_;
+  loop::TimerQueue::Id timer_;
+  std::vector<std::byte> frame_buf_;  // Delivery::frames: the frame so far.
+  bool opened_ = false;               // on_open was called, so on_close will be.
+  bool destroying_ = false;           // In on_close: sends are ignored.
+  bool dirty_ = false;                // In ctx.dirty.
+  bool peer_eof_ = false;             // The peer will send no more.
+  // Backpressure: the server stopped reading this peer at the backlog cap.
+  // The frame timeout measures the peer, so it is paused meanwhile.
+  bool paused_ = false;
+  bool frame_open_ = false;  // A frame is in progress; its timer runs.
+  loop::TimePoint paused_since_{};
+  loop::TimePoint frame_started_{};
+  // Bytes moved either way (read, written, or acknowledged by the peer):
+  // the idle timeout counts from here.
+  loop::TimePoint last_activity_{};
+  // Our output moved (written, or acknowledged by the peer): a closing
+  // connection's no-progress bound counts from here.
+  loop::TimePoint last_progress_{};
+  loop::TimePoint closing_since_{};
+  loop::TimePoint proxy_deadline_{};
+  loop::TimePoint next_check_{};  // Lingering: when to ask the kernel again.
+  std::uint64_t written_ = 0;     // Bytes written to the socket.
+  std::uint64_t acked_ = 0;       // Of those, acknowledged as last seen.
+};
+
+}  // namespace framed::core

@@ -1,0 +1,49 @@
+#include "loop/event_loop.h"
+
+#include <algorithm>
+
+namespace framed::loop {
+
+EventLoop::EventLoop(Clock& clock, Io& io) : clock_(clock), io_(io), now_(clock.now()) {}
+
+void EventLoop::post(std::function<void()> task) {
+  {
+    const std::lock_guard<std::mutex> lock(posted_mutex_);
+    posted_.push_back(std::move(task));
+    has_posted_.store(true, std::memory_order_release);
+  }
+  io_.wake();
+}
+
+void EventLoop::run_posted() {
+  if (!has_posted_.load(std::memory_order_acquire)) return;
+  {
+    const std::lock_guard<std::mutex> lock(posted_mutex_);
+    running_.swap(posted_);
+    has_posted_.store(false, std::memory_order_relaxed);
+  }
+  // A task may post more; those run next turn (the wait will not block).
+  for (auto& task : running_) task();
+  running_.clear();
+}
+
+int EventLoop::wait_timeout() const noexcept {
+  if (has_posted_.load(std::memory_order_acquire)) return 0;
+  const TimePoint next = timers_.next();
+  if (next == TimePoint::max()) return -1;
+  if (next <= now_) return 0;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now_).count();
+  return static_cast<int>(std::min<std::int64_t>(wait, 60'000));
+}
+
+net::SysError EventLoop::run_once() {
+  update_time();
+  run_posted();
+  if (const auto e = io_.poll(wait_timeout()); !e.ok()) return e;
+  update_time();
+  io_.dispatch();
+  timers_.run_due(now_);
+  return {};
+}
+
+}  // namespace framed::loop
