@@ -48,12 +48,17 @@ void Worker::set_handler(std::unique_ptr<Handler> handler) {
   if (ctx_) ctx_->handler = handler_.get();
 }
 
-int Worker::run() {
+bool Worker::start() {
   if (const auto e = io_->start(); !e.ok()) {
     log(LogLevel::error, "worker " + std::to_string(index_) + ": " + e.message());
-    return 1;
+    return false;
   }
   if (!draining_) acceptor_->start();
+  return true;
+}
+
+int Worker::run() {
+  if (!start()) return 1;
   int rc = 0;
   while (turn(rc)) {
   }

@@ -51,8 +51,12 @@ class Worker final : public framed::Loop, private transport::Sink {
   void set_handler(std::unique_ptr<Handler> handler);
 
   // Runs on the calling thread (the worker's own) until the drain has
-  // ended (returns 0), or an exit is requested or the loop fails (returns 1).
+  // ended (returns 0), or an exit is requested or the loop fails (returns 1):
+  // start(), turn() until it returns false, teardown().
   int run();
+  // Starts the transport (on this thread) and accepting. Returns false
+  // after logging why.
+  bool start();
 
   // Runs `task` on the worker's thread, soon. Safe from any thread.
   void post(std::function<void()> task) { loop_->post(std::move(task)); }

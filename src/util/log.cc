@@ -9,6 +9,8 @@ namespace framed::util {
 namespace {
 
 LogLevel g_level = LogLevel::info;
+LogSink g_sink = nullptr;
+void* g_sink_context = nullptr;
 
 const char* level_name(LogLevel level) {
   switch (level) {
@@ -34,10 +36,19 @@ std::optional<LogLevel> parse_log_level(std::string_view text) {
 
 void set_log_level(LogLevel level) noexcept { g_level = level; }
 
+void set_log_sink(LogSink sink, void* context) noexcept {
+  g_sink = sink;
+  g_sink_context = context;
+}
+
 bool log_enabled(LogLevel level) noexcept { return level != LogLevel::off && level >= g_level; }
 
 void log(LogLevel level, std::string_view message) {
   if (!log_enabled(level)) return;
+  if (g_sink != nullptr) {
+    g_sink(level, message, g_sink_context);
+    return;
+  }
   const auto now = std::chrono::system_clock::now();
   const std::time_t secs = std::chrono::system_clock::to_time_t(now);
   const auto ms =

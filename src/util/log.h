@@ -21,4 +21,10 @@ void set_log_level(LogLevel level) noexcept;
 // Writes one line if `level` is enabled.
 void log(LogLevel level, std::string_view message);
 
+// Where lines go instead of stderr (null: back to stderr): the simulator
+// and tests take them, timestamps aside, into their trace. Set it before
+// any worker thread starts, as the level.
+using LogSink = void (*)(LogLevel level, std::string_view message, void* context);
+void set_log_sink(LogSink sink, void* context) noexcept;
+
 }  // namespace framed::util

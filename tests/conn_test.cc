@@ -1,0 +1,456 @@
+// The connection's rules of spec/PROTOCOL.md §6 on the manual clock: the
+// real Worker, Acceptor and Conn over the simulated transport (sim/rig.h),
+// so that every timeout is tested at its exact deadline, in microseconds,
+// the same way every run. (integration/ keeps one real-time test per rule
+// against the real binary.)
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "framed/encoder.h"
+#include "sim/rig.h"
+
+namespace framed::sim {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::vector<std::byte> bytes_of(const std::string& s) {
+  std::vector<std::byte> out(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) out[i] = static_cast<std::byte>(s[i]);
+  return out;
+}
+
+std::vector<std::byte> frame(const std::string& payload) {
+  std::vector<std::byte> out;
+  (void)append_frame(out, bytes_of(payload));
+  return out;
+}
+
+std::vector<std::byte> frame_of_size(std::size_t n, std::uint8_t fill = 0x5A) {
+  std::vector<std::byte> out;
+  (void)append_frame(out, std::vector<std::byte>(n, std::byte{fill}));
+  return out;
+}
+
+std::vector<std::byte> header(std::uint32_t length) {
+  const auto h = encode_header(length);
+  return {h.begin(), h.end()};
+}
+
+std::vector<std::byte> prefix(const std::vector<std::byte>& v, std::size_t n) {
+  return {v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n)};
+}
+
+std::vector<std::byte> cat(std::vector<std::byte> a, const std::vector<std::byte>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+ServerOptions options() {
+  ServerOptions o;
+  o.log_level = LogLevel::debug;
+  return o;
+}
+
+// A connection accepted and settled.
+std::size_t connect(Rig& rig) {
+  const std::size_t id = rig.net().connect();
+  rig.settle();
+  EXPECT_EQ(rig.net().conn(id).phase, SimConn::Phase::accepted);
+  return id;
+}
+
+// The server has begun closing: its FIN is queued (a graceful close).
+bool closing(Rig& rig, std::size_t id) { return rig.net().conn(id).server_fin; }
+
+TEST(ConnRules, EchoesEveryFrameAndClosesGracefullyAtEndOfInput) {
+  Rig rig(options());
+  const auto c = connect(rig);
+  const auto input = cat(cat(frame("hello"), frame("")), frame("world"));
+  ASSERT_EQ(rig.net().peer_send(c, input), input.size());
+  rig.net().peer_shutdown(c);
+  rig.settle();
+  EXPECT_EQ(rig.read_all(c), input);
+  EXPECT_TRUE(rig.net().peer_at_end(c));
+  EXPECT_FALSE(rig.net().conn(c).server_rst);
+  EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 3U);
+}
+
+TEST(ConnRules, IdleTimeoutClosesASilentConnectionAtItsDeadlineGracefully) {
+  auto o = options();
+  o.idle_timeout = milliseconds(500);
+  Rig rig(o);
+  const auto c = connect(rig);
+  rig.advance(milliseconds(499));
+  EXPECT_FALSE(closing(rig, c));
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(closing(rig, c));
+  EXPECT_TRUE(rig.logged("closing: idle timeout 500ms"));
+  EXPECT_FALSE(rig.net().conn(c).server_rst);
+  EXPECT_EQ(rig.worker().counters().timed_out.load(), 1U);
+}
+
+TEST(ConnRules, IdleClockCountsReadsThatProduceNoEcho) {
+  auto o = options();
+  o.idle_timeout = milliseconds(900);
+  o.frame_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  // Header bytes one at a time: read, held back, never echoed yet.
+  const auto header = encode_header(8);
+  for (int i = 0; i < 3; ++i) {
+    rig.advance(milliseconds(600));
+    ASSERT_EQ(rig.net().peer_send(c, std::span(header).subspan(static_cast<std::size_t>(i), 1)),
+              1U);
+    rig.settle();
+  }
+  EXPECT_FALSE(closing(rig, c)) << "1.8 s in, but never 900 ms without a byte";
+  rig.advance(milliseconds(900));
+  EXPECT_TRUE(closing(rig, c));
+}
+
+TEST(ConnRules, IdleTimeoutSparesASteadySlowReaderUnderBackpressure) {
+  auto o = options();
+  o.idle_timeout = milliseconds(1000);
+  Rig rig(o, nullptr, SimOptions{.server_sndbuf = 64U << 10U, .peer_rcvbuf = 64U << 10U});
+  const auto c = connect(rig);
+  // Far more than the buffers and the backlog cap hold: the server stops
+  // reading, and the echo moves only as the peer reads.
+  const auto big = frame_of_size(2U << 20U);
+  std::size_t sent = 0;
+  std::size_t got = 0;
+  for (int step = 0; step < 200 && got < big.size(); ++step) {
+    sent += rig.net().peer_send(c, std::span(big).subspan(sent));
+    rig.settle();
+    // The peer reads 16 KiB every 400 ms: under the idle timeout, and
+    // visible to the server only through its acknowledgements.
+    rig.advance(milliseconds(400));
+    rig.net().deliver(c, 16U << 10U);
+    std::vector<std::byte> into;
+    got += rig.net().peer_recv(c, into, 16U << 10U);
+    ASSERT_FALSE(closing(rig, c)) << "closed after " << got << " bytes";
+  }
+  EXPECT_GT(got, 512U << 10U);
+}
+
+TEST(ConnRules, ZeroDisablesBothTimeouts) {
+  auto o = options();
+  o.idle_timeout = milliseconds(0);
+  o.frame_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  ASSERT_EQ(rig.net().peer_send(c, prefix(frame("abc"), 5)), 5U);
+  rig.settle();
+  rig.advance(std::chrono::hours(24));
+  EXPECT_FALSE(closing(rig, c));
+  EXPECT_EQ(rig.next_timer(), loop::TimePoint::max());
+}
+
+TEST(ConnRules, FrameTimeoutCutsAFrameAtItsDeadlineWhateverTrickles) {
+  auto o = options();
+  o.frame_timeout = milliseconds(300);
+  o.idle_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto f = frame_of_size(100);
+  // A byte every 50 ms: activity, but the frame never completes.
+  for (std::size_t i = 0; i < 6; ++i) {
+    ASSERT_EQ(rig.net().peer_send(c, std::span(f).subspan(i, 1)), 1U);
+    rig.advance(milliseconds(50));
+    if (i < 5) {
+      ASSERT_FALSE(closing(rig, c)) << "at " << (i + 1) * 50 << " ms";
+    }
+  }
+  EXPECT_TRUE(closing(rig, c));
+  EXPECT_TRUE(rig.logged("frame timeout: frame incomplete 300ms after its first byte"));
+}
+
+TEST(ConnRules, FrameTimerStopsAtTheEndOfAFrameAndRestartsForTheNext) {
+  auto o = options();
+  o.frame_timeout = milliseconds(1000);
+  o.idle_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto one = frame_of_size(10);
+  const auto two = frame_of_size(10);
+  // The first frame's start, 900 ms, then one read that ends it and begins
+  // the second: the second's clock starts there.
+  ASSERT_EQ(rig.net().peer_send(c, std::span(one).first(5)), 5U);
+  rig.advance(milliseconds(900));
+  auto rest = cat(std::vector<std::byte>(one.begin() + 5, one.end()),
+                  std::vector<std::byte>(two.begin(), two.begin() + 3));
+  ASSERT_EQ(rig.net().peer_send(c, rest), rest.size());
+  rig.advance(milliseconds(999));
+  EXPECT_FALSE(closing(rig, c)) << "the second frame is 999 ms old";
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(closing(rig, c));
+}
+
+TEST(ConnRules, ACompleteFrameLeavesNoFrameTimerBehind) {
+  auto o = options();
+  o.frame_timeout = milliseconds(1000);
+  o.idle_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto one = frame_of_size(10);
+  ASSERT_EQ(rig.net().peer_send(c, one), one.size());
+  rig.advance(std::chrono::hours(1));
+  EXPECT_FALSE(closing(rig, c));
+}
+
+TEST(ConnRules, FrameTimerDoesNotRunWhileTheServerIsNotReading) {
+  auto o = options();
+  o.frame_timeout = milliseconds(1000);
+  o.idle_timeout = milliseconds(0);
+  o.linger_timeout = seconds(60);
+  Rig rig(o, nullptr, SimOptions{.server_sndbuf = 64U << 10U, .peer_rcvbuf = 64U << 10U});
+  const auto c = connect(rig);
+  // One frame far larger than the buffers and the cap: its echo backs up,
+  // the server stops reading, and the peer reads nothing for 5 s.
+  const auto big = frame_of_size(4U << 20U);
+  std::size_t sent = 0;
+  for (int i = 0; i < 20; ++i) {
+    sent += rig.net().peer_send(c, std::span(big).subspan(sent));
+    rig.settle();
+  }
+  ASSERT_LT(sent, big.size());
+  ASSERT_EQ(rig.net().peer_send(c, std::span(big).subspan(sent)), 0U)
+      << "the server is not reading";
+  // The peer's send stays blocked for 5 s, 5 times the frame timeout.
+  rig.advance(seconds(5));
+  EXPECT_FALSE(closing(rig, c)) << "the server's pause is not the peer's slowness";
+  // Then the peer reads and sends on; the frame completes in time.
+  for (int i = 0; i < 400 && sent < big.size(); ++i) {
+    (void)rig.read_all(c);
+    sent += rig.net().peer_send(c, std::span(big).subspan(sent));
+    rig.advance(milliseconds(1));
+  }
+  EXPECT_EQ(sent, big.size());
+  EXPECT_FALSE(closing(rig, c));
+}
+
+TEST(ConnRules, OversizeEchoesEarlierFramesThenClosesWithoutAReset) {
+  auto o = options();
+  o.max_frame = 16;
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto good = cat(frame("abc"), frame(""));
+  const auto input = cat(cat(good, header(17)), std::vector<std::byte>(17, std::byte{1}));
+  ASSERT_EQ(rig.net().peer_send(c, input), input.size());
+  rig.settle();
+  EXPECT_TRUE(closing(rig, c));
+  // The peer sends on after the bad header: the server discards it, and
+  // closes only once everything it wrote is acknowledged.
+  rig.net().peer_send(c, std::vector<std::byte>(100, std::byte{2}));
+  rig.advance(milliseconds(200));
+  EXPECT_EQ(rig.read_all(c), good);
+  rig.advance(milliseconds(200));
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_FALSE(rig.net().conn(c).server_rst);
+  EXPECT_TRUE(
+      rig.logged("protocol error: frame_too_large (length 17 > limit 16, header 00 00 00 11)"));
+}
+
+TEST(ConnRules, AClosingPeerThatNeverReadsIsDroppedAfterTheLingerTimeout) {
+  auto o = options();
+  o.linger_timeout = milliseconds(300);
+  o.idle_timeout = milliseconds(0);
+  o.max_frame = 64U << 10U;
+  Rig rig(o, nullptr, SimOptions{.server_sndbuf = 64U << 10U, .peer_rcvbuf = 64U << 10U});
+  const auto c = connect(rig);
+  // Echoes the peer never reads, then an oversize header: closing begins
+  // with bytes owed that will never be acknowledged.
+  for (int i = 0; i < 4; ++i) {
+    (void)rig.net().peer_send(c, frame_of_size(60U << 10U));
+    rig.settle();
+  }
+  // The peer's window stays closed: nothing is ever delivered.
+  (void)rig.net().peer_send(c, header(70U << 10U));
+  rig.settle();
+  ASSERT_FALSE(rig.net().conn(c).server_closed);
+  rig.advance(milliseconds(299));
+  EXPECT_FALSE(rig.net().conn(c).server_closed);
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_TRUE(rig.logged("peer acknowledged nothing for 300ms while closing"));
+}
+
+TEST(ConnRules, LingerTimeBoundsAClosingPeerThatKeepsReadingSlowly) {
+  auto o = options();
+  o.linger_time = seconds(1);
+  o.linger_timeout = seconds(60);
+  o.idle_timeout = milliseconds(0);
+  o.max_frame = 64U << 10U;
+  Rig rig(o, nullptr, SimOptions{.server_sndbuf = 64U << 10U, .peer_rcvbuf = 16U << 10U});
+  const auto c = connect(rig);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(rig.net().peer_send(c, frame_of_size(60U << 10U)), (60U << 10U) + 4);
+    rig.settle();
+  }
+  (void)rig.net().peer_send(c, header(70U << 10U));
+  rig.settle();
+  // 1 KiB every 100 ms: always progress, never done.
+  for (int i = 0; i < 9; ++i) {
+    rig.advance(milliseconds(100));
+    std::vector<std::byte> into;
+    (void)rig.net().peer_recv(c, into, 1024);
+    rig.net().deliver(c, 1024);
+  }
+  EXPECT_FALSE(rig.net().conn(c).server_closed);
+  rig.advance(milliseconds(100));
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_TRUE(rig.logged("after closing began (--linger-time)"));
+}
+
+TEST(ConnRules, ALingeringConnectionClosesOnceThePeerHasEveryEcho) {
+  auto o = options();
+  o.idle_timeout = milliseconds(200);
+  o.linger_timeout = seconds(60);
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto f = frame("echo me");
+  ASSERT_EQ(rig.net().peer_send(c, f), f.size());
+  rig.settle();
+  rig.advance(milliseconds(200));  // Idle: closing, lingering (the peer may still send).
+  ASSERT_TRUE(closing(rig, c));
+  ASSERT_FALSE(rig.net().conn(c).server_closed);
+  // The kernel is asked every 100 ms; once the peer's kernel has the echo
+  // and the FIN, the socket is closed, and no reset can destroy anything.
+  rig.net().deliver(c);
+  rig.advance(milliseconds(100));
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_FALSE(rig.net().conn(c).server_rst);
+  EXPECT_EQ(rig.read_all(c), f);
+}
+
+TEST(ConnRules, APeerEofWhileLingeringClosesAtOnce) {
+  auto o = options();
+  o.idle_timeout = milliseconds(100);
+  o.linger_timeout = seconds(60);
+  Rig rig(o);
+  const auto c = connect(rig);
+  rig.advance(milliseconds(100));
+  ASSERT_TRUE(closing(rig, c));
+  rig.net().peer_shutdown(c);
+  rig.settle();
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_TRUE(rig.logged("closed: peer sent EOF while lingering"));
+}
+
+TEST(ConnRules, AProxyHeaderNotCompleteInTimeClosesTheConnection) {
+  auto o = options();
+  o.proxy_protocol = true;
+  o.proxy_timeout = milliseconds(3000);
+  Rig rig(o);
+  const auto c = connect(rig);
+  const std::string v1 = "PROXY TCP4 10.0.0.1 10.0.0.2 1111 2222\r\n";
+  ASSERT_EQ(rig.net().peer_send(c, bytes_of(v1.substr(0, 10))), 10U);
+  rig.advance(milliseconds(2999));
+  EXPECT_FALSE(closing(rig, c));
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(closing(rig, c));
+  EXPECT_TRUE(rig.logged(
+      "PROXY header timeout: no complete header 3000ms after the accept (10 bytes of it)"));
+}
+
+TEST(ConnRules, AProxyHeaderNamesTheClientThenFramesAreEchoed) {
+  auto o = options();
+  o.proxy_protocol = true;
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto f = frame("after the header");
+  const auto input = cat(bytes_of("PROXY TCP4 10.0.0.1 10.0.0.2 1111 2222\r\n"), f);
+  ASSERT_EQ(rig.net().peer_send(c, input), input.size());
+  rig.settle();
+  EXPECT_EQ(rig.read_all(c), f);
+  EXPECT_TRUE(rig.logged("conn 10.0.0.1:1111 via proxy"));
+}
+
+TEST(ConnRules, TheDrainFinishesAFrameInProgressThenCloses) {
+  auto o = options();
+  o.drain_timeout = seconds(5);
+  Rig rig(o);
+  const auto idle = connect(rig);
+  const auto busy = connect(rig);
+  const auto f = frame("whole frame");
+  const auto next = frame("not begun");
+  ASSERT_EQ(rig.net().peer_send(busy, std::span(f).first(6)), 6U);
+  rig.settle();
+  rig.begin_shutdown();
+  EXPECT_TRUE(closing(rig, idle)) << "no frame begun: closed at once";
+  EXPECT_FALSE(closing(rig, busy));
+  const auto rest = cat(std::vector<std::byte>(f.begin() + 6, f.end()), next);
+  ASSERT_EQ(rig.net().peer_send(busy, rest), rest.size());
+  rig.settle();
+  EXPECT_TRUE(closing(rig, busy));
+  EXPECT_EQ(rig.read_all(busy), f) << "the frame begun, whole; the next one not at all";
+  rig.net().peer_shutdown(busy);
+  rig.net().peer_shutdown(idle);
+  rig.settle();
+  EXPECT_TRUE(rig.done());
+  EXPECT_EQ(rig.exit_code(), 0);
+}
+
+TEST(ConnRules, TheDrainTimeoutClosesWhatIsLeft) {
+  auto o = options();
+  o.drain_timeout = seconds(2);
+  Rig rig(o);
+  const auto c = connect(rig);
+  ASSERT_EQ(rig.net().peer_send(c, prefix(frame("never finished"), 6)), 6U);
+  rig.settle();
+  rig.begin_shutdown();
+  rig.advance(milliseconds(1999));
+  EXPECT_FALSE(rig.done());
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(rig.done());
+  EXPECT_TRUE(rig.logged("drain timeout 2000ms expired: force-closing 1 connection(s)"));
+}
+
+TEST(ConnRules, DrainTimeoutZeroClosesEverythingAtOnce) {
+  auto o = options();
+  o.drain_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  ASSERT_EQ(rig.net().peer_send(c, prefix(frame("begun"), 6)), 6U);
+  rig.settle();
+  rig.begin_shutdown();
+  EXPECT_TRUE(rig.done());
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+}
+
+TEST(ConnRules, TheDrainAcceptsTheQueueAndClosesThoseConnectionsCleanly) {
+  Rig rig(options());
+  // Accepting is on, but the queue fills between turns.
+  const auto a = rig.net().connect();
+  const auto b = rig.net().connect();
+  ASSERT_EQ(rig.net().queued(), 2U);
+  rig.begin_shutdown();
+  EXPECT_EQ(rig.net().queued(), 0U);
+  EXPECT_FALSE(rig.net().conn(a).server_rst);
+  EXPECT_FALSE(rig.net().conn(b).server_rst);
+  EXPECT_TRUE(closing(rig, a));
+  EXPECT_EQ(rig.net().conn(rig.net().connect()).phase, SimConn::Phase::refused);
+}
+
+TEST(ConnRules, TheConnectionLimitRefusesAndFreesSlots) {
+  auto o = options();
+  o.max_conns = 2;
+  Rig rig(o);
+  const auto a = connect(rig);
+  (void)connect(rig);
+  const auto third = rig.net().connect();
+  rig.settle();
+  EXPECT_TRUE(rig.net().conn(third).server_closed);
+  EXPECT_EQ(rig.worker().counters().refused.load(), 1U);
+  rig.net().peer_shutdown(a);
+  rig.settle();
+  ASSERT_TRUE(rig.net().conn(a).server_closed);
+  const auto fourth = connect(rig);
+  EXPECT_FALSE(rig.net().conn(fourth).server_closed);
+}
+
+}  // namespace
+}  // namespace framed::sim
