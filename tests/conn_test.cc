@@ -452,5 +452,68 @@ TEST(ConnRules, TheConnectionLimitRefusesAndFreesSlots) {
   EXPECT_FALSE(rig.net().conn(fourth).server_closed);
 }
 
+// A service whose replies are larger than its requests (spec §6.2: memory is
+// bounded by the backlog cap plus one read, whatever the handler sends).
+class BigReply final : public Handler {
+ public:
+  explicit BigReply(std::size_t size, Delivery delivery)
+      : reply_(size, std::byte{0x42}), delivery_(delivery) {}
+  [[nodiscard]] Delivery delivery() const noexcept override { return delivery_; }
+  void on_frame(Connection& c, std::span<const std::byte> /*payload*/) override { answer(c); }
+  void on_chunk(Connection& c, const Chunk& chunk) override {
+    if (chunk.last) answer(c);
+  }
+  std::size_t handled = 0;
+  std::size_t last_pending = 0;
+  std::size_t max_pending = 0;
+
+ private:
+  void answer(Connection& c) {
+    ++handled;
+    c.send_frame(reply_);
+    last_pending = c.pending_bytes();
+    max_pending = std::max(max_pending, last_pending);
+  }
+  std::vector<std::byte> reply_;
+  Delivery delivery_;
+};
+
+void output_is_bounded_for(Delivery delivery) {
+  auto o = options();
+  constexpr std::size_t kReply = 100'000;
+  BigReply* service = nullptr;
+  Rig rig(o, nullptr, SimOptions{}, [&](Loop&) {
+    auto h = std::make_unique<BigReply>(kReply, delivery);
+    service = h.get();
+    return h;
+  });
+  const auto c = connect(rig);
+  std::vector<std::byte> requests;
+  for (int i = 0; i < 80; ++i) requests = cat(requests, frame("get key"));
+  ASSERT_EQ(rig.net().peer_send(c, requests), requests.size());
+  rig.advance(seconds(1));  // The client never reads.
+  // Each reply counts at once, while the batch is still being gathered.
+  EXPECT_GE(service->last_pending, kReply);
+  // Reading stopped at the cap: at most the cap plus one reply is held.
+  EXPECT_LE(service->max_pending, o.backlog_cap + kReply + 4);
+  EXPECT_LT(service->handled, 80U);
+  // Then the client reads, and every reply arrives, in order.
+  std::size_t got = 0;
+  for (int i = 0; i < 1000 && got < 80 * (kReply + 4); ++i) {
+    got += rig.read_all(c).size();
+    rig.advance(milliseconds(1));
+  }
+  EXPECT_EQ(got, 80 * (kReply + 4));
+  EXPECT_EQ(service->handled, 80U);
+}
+
+TEST(ConnRules, OutputAHandlerQueuesCountsAtOnceAndBoundsReadingFrames) {
+  output_is_bounded_for(Delivery::frames);
+}
+
+TEST(ConnRules, OutputAHandlerQueuesCountsAtOnceAndBoundsReadingChunks) {
+  output_is_bounded_for(Delivery::chunks);
+}
+
 }  // namespace
 }  // namespace framed::sim

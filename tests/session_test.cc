@@ -28,6 +28,7 @@ struct Echo {
       if (c.first) r.sent.insert(r.sent.end(), c.header.begin(), c.header.end());
       r.sent.insert(r.sent.end(), c.payload.begin(), c.payload.end());
       r.chunks.push_back(c);
+      return true;
     });
     r.bytes = used.bytes;
     r.error = used.error;

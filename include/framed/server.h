@@ -62,7 +62,9 @@ struct ServerOptions {
   std::chrono::milliseconds linger_timeout{5'000};
   std::chrono::milliseconds linger_time{30'000};
   std::uint32_t max_frame = kDefaultMaxFrame;  // Larger lengths close the connection.
-  // Pending output above which a connection is no longer read.
+  // Pending output (Connection::pending_bytes()) at or above which a
+  // connection's input is no longer delivered or read: its memory stays
+  // within this cap plus what one callback sends plus one read.
   std::size_t backlog_cap = 256U << 10U;
   // Bytes per read(2), into one buffer per worker; with io_uring, the size of
   // each provided receive buffer.
@@ -129,7 +131,11 @@ class Connection {
   bool send(std::span<const std::byte> bytes);
   // Queues one frame: its header, then `payload`.
   bool send_frame(std::span<const std::byte> payload);
-  // Bytes queued but not yet taken by the socket.
+  // Bytes owed to the peer and not yet taken by the socket: everything
+  // sent, counted at once (also what is gathered while this connection's
+  // input is being delivered). While they reach backlog_cap the
+  // connection's input is not delivered (nor read), whatever the handler
+  // sends; delivery resumes once the peer has taken enough.
   [[nodiscard]] std::size_t pending_bytes() const noexcept;
   // Closes gracefully: reading stops, what was queued is delivered, then
   // the lingering close (the peer's unread input never resets it away).

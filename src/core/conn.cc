@@ -75,8 +75,9 @@ void Conn::start() {
 bool Conn::wants_read() const noexcept {
   if (peer_eof_) return false;
   if (state_ == State::lingering) return true;
-  // Backpressure: a client that does not read its echoes stops being read.
-  return open_phase() && socket_->pending() < ctx_.config.backlog_cap;
+  // Backpressure: a client that does not read its echoes stops being read,
+  // and so does one whose input waits, read but not yet delivered.
+  return open_phase() && unread_.empty() && pending_bytes() < ctx_.config.backlog_cap;
 }
 
 transport::Flow Conn::on_input(std::span<const std::byte> got) {
@@ -85,6 +86,16 @@ transport::Flow Conn::on_input(std::span<const std::byte> got) {
   // also deliver bytes received just before a close began: they are never
   // echoed, exactly as a readiness transport would never have read them.)
   if (!open_phase()) return transport::Flow::more;
+  if (!unread_.empty()) {
+    // Behind input kept back (a completion transport's receive that was
+    // already under way): in order, after it.
+    unread_.insert(unread_.end(), got.begin(), got.end());
+    return transport::Flow::stop;
+  }
+  return take_input(got);
+}
+
+transport::Flow Conn::take_input(std::span<const std::byte> got) {
   if (state_ == State::proxy_header) {
     if (!read_proxy_header(got)) return transport::Flow::stop;
     // The header took the whole read (or is still incomplete).
@@ -94,6 +105,12 @@ transport::Flow Conn::on_input(std::span<const std::byte> got) {
   const auto used = deliver(got);
   if (!flush_batch()) return transport::Flow::stop;
   if (!open_phase()) return transport::Flow::stop;  // The handler closed it.
+  if (used.error == DecodeError::none && used.bytes < got.size() &&
+      !(state_ == State::draining && !session_.in_frame())) {
+    // Stopped at the backlog cap: keep the rest for when the peer has
+    // taken enough (resume_input). Reading stops meanwhile.
+    unread_.assign(got.begin() + static_cast<std::ptrdiff_t>(used.bytes), got.end());
+  }
   if (used.error != DecodeError::none) {
     bump(ctx_.counters.protocol_errors);
     const auto length = session_.decoder().frame_length();
@@ -121,6 +138,10 @@ transport::Flow Conn::on_input(std::span<const std::byte> got) {
 
 void Conn::on_eof() {
   peer_eof_ = true;
+  if (!unread_.empty() && open_phase()) {
+    eof_deferred_ = true;  // Delivered after the input it follows.
+    return;
+  }
   if (state_ == State::lingering) {
     close_now("closed: peer sent EOF while lingering", LogLevel::debug);
     return;
@@ -217,17 +238,22 @@ Session::Consumed Conn::deliver(std::span<const std::byte> got) {
   batch.input = got;
   Handler& handler = *ctx_.handler;
   const bool stop_at_frame_end = state_ == State::draining;
+  const std::size_t cap = ctx_.config.backlog_cap;
+  // After each callback: go on only while the output owed (the batch
+  // included) is under the cap, whatever the handler sends.
   Session::Consumed used;
   if (handler.delivery() == Delivery::chunks) {
     used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
-      if (open_phase()) handler.on_chunk(*this, chunk);
+      if (!open_phase()) return false;
+      handler.on_chunk(*this, chunk);
+      return pending_bytes() < cap;
     });
   } else {
     used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
-      if (!open_phase()) return;
+      if (!open_phase()) return false;
       if (chunk.first && chunk.last) {
         handler.on_frame(*this, chunk.payload);  // Whole in this read: no copy.
-        return;
+        return pending_bytes() < cap;
       }
       // Grows with the bytes that arrive, never with the announced length.
       if (chunk.first) frame_buf_.clear();
@@ -237,6 +263,7 @@ Session::Consumed Conn::deliver(std::span<const std::byte> got) {
         frame_buf_.clear();
         if (frame_buf_.capacity() > (1U << 20U)) frame_buf_.shrink_to_fit();
       }
+      return pending_bytes() < cap;
     });
   }
   batch.conn = nullptr;
@@ -278,7 +305,10 @@ bool Conn::send(std::span<const std::byte> bytes) {
 }
 
 std::size_t Conn::pending_bytes() const noexcept {
-  return socket_ == nullptr ? 0 : socket_->pending();
+  if (socket_ == nullptr) return 0;
+  // While this connection's input is delivered, what the handler sent is
+  // gathered in the batch: it is owed all the same.
+  return socket_->pending() + (ctx_.batch.conn == this ? ctx_.batch.bytes : 0);
 }
 
 bool Conn::flush_batch() {
@@ -364,6 +394,8 @@ void Conn::begin_close(const std::string& why, LogLevel level) {
   state_ = State::closing;
   frame_open_ = false;
   paused_ = false;
+  unread_.clear();  // Input is no longer delivered; peer_eof_ holds an EOF.
+  eof_deferred_ = false;
   closing_since_ = now();
   last_progress_ = now();
   log(level, "conn " + peer() + " closing: " + why);
@@ -503,8 +535,31 @@ void Conn::on_deadline() {
   if (state_ != State::closed) settle();
 }
 
+void Conn::resume_input() {
+  if (resuming_ || ctx_.batch.conn != nullptr) return;
+  resuming_ = true;
+  while (!unread_.empty() && open_phase() && pending_bytes() < ctx_.config.backlog_cap) {
+    std::vector<std::byte> input;
+    input.swap(unread_);
+    (void)take_input(input);
+    if (unread_.empty() && input.capacity() <= (1U << 20U)) {
+      unread_.swap(input);  // Keep the storage for next time.
+      unread_.clear();
+    }
+  }
+  resuming_ = false;
+  if (eof_deferred_ && unread_.empty() && state_ != State::closed) {
+    eof_deferred_ = false;
+    on_eof();
+  }
+}
+
 void Conn::settle() {
-  const bool paused = open_phase() && socket_->pending() >= ctx_.config.backlog_cap;
+  if (!unread_.empty() || eof_deferred_) {
+    resume_input();
+    if (state_ == State::closed) return;
+  }
+  const bool paused = open_phase() && pending_bytes() >= ctx_.config.backlog_cap;
   if (paused && !paused_) {
     paused_ = true;
     paused_since_ = now();

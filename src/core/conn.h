@@ -117,8 +117,16 @@ class Conn final : public framed::Connection {
   // connection is closing.
   bool read_proxy_header(std::span<const std::byte>& got);
   void open_to_handler();
-  // Hands one input's bytes to the handler as chunks or frames.
+  // Hands one input's bytes to the handler as chunks or frames, stopping
+  // early once the output owed reaches the backlog cap (the rest is kept
+  // in unread_ until the peer has taken enough).
   Session::Consumed deliver(std::span<const std::byte> got);
+  // Delivers input kept back by backpressure once the output owed is under
+  // the cap again (and then an EOF that came meanwhile).
+  void resume_input();
+  // The bytes and the EOF of one input, delivered (on_input without the
+  // bookkeeping of arrival).
+  transport::Flow take_input(std::span<const std::byte> got);
   // Sends the batch gathered while delivering. Returns false if the
   // connection died.
   bool flush_batch();
@@ -146,10 +154,16 @@ class Conn final : public framed::Connection {
   ProxyParser proxy_;
   loop::TimerQueue::Id timer_;
   std::vector<std::byte> frame_buf_;  // Delivery::frames: the frame so far.
-  bool opened_ = false;               // on_open was called, so on_close will be.
-  bool destroying_ = false;           // In on_close: sends are ignored.
-  bool dirty_ = false;                // In ctx.dirty.
-  bool peer_eof_ = false;             // The peer will send no more.
+  // Input read but not yet delivered: the handler's output reached the
+  // backlog cap mid-read. At most one read (two with a completion
+  // transport, whose receive may complete after reading was turned off).
+  std::vector<std::byte> unread_;
+  bool eof_deferred_ = false;  // The peer's EOF arrived behind unread_.
+  bool resuming_ = false;      // In resume_input(): no nesting.
+  bool opened_ = false;        // on_open was called, so on_close will be.
+  bool destroying_ = false;    // In on_close: sends are ignored.
+  bool dirty_ = false;         // In ctx.dirty.
+  bool peer_eof_ = false;      // The peer will send no more.
   // Backpressure: the server stopped reading this peer at the backlog cap.
   // The frame timeout measures the peer, so it is paused meanwhile.
   bool paused_ = false;

@@ -23,7 +23,9 @@ class Session {
     DecodeError error = DecodeError::none;
   };
 
-  // Decodes `in`, calling `on_chunk(const Chunk&)` for each event in order:
+  // Decodes `in`, calling `on_chunk(const Chunk&)` for each event in order
+  // (it returns false to stop right after that event, leaving the rest of
+  // `in` unconsumed):
   // a frame's first event has `first` set and its header (viewing `in` when
   // the 4 bytes lie there, else storage owned by the session, valid until
   // the next read()); payload views `in`. A header completed with no payload
@@ -83,7 +85,7 @@ Session::Consumed Session::read(std::span<const std::byte> in, bool stop_at_fram
         c.header = header_view(result.bytes);
         c.payload = in.subspan(result.bytes, 0);
         c.first = true;
-        on_chunk(c);
+        (void)on_chunk(c);
       }
       break;
     }
@@ -99,8 +101,8 @@ Session::Consumed Session::read(std::span<const std::byte> in, bool stop_at_fram
     }
     header_sent_ = !r.frame_end;
     if (r.frame_end) ++frames_;
-    on_chunk(c);
-    if (r.frame_end && stop_at_frame_end) break;
+    const bool more = on_chunk(c);
+    if (!more || (r.frame_end && stop_at_frame_end)) break;
   }
   return result;
 }
