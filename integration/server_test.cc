@@ -549,14 +549,22 @@ TEST(ServerCommandLine, HelpDocumentsEveryOption) {
   }
 }
 
+// A second instance on a port the first serves fails, whatever either's
+// --workers: with several workers every listener has SO_REUSEPORT, and a
+// second instance must not join their group and take half the connections.
 TEST_P(Server, PortInUseIsReportedAndFails) {
   start();
-  std::string out;
-  std::string err;
-  const auto status =
-      run_to_exit(FRAMED_SERVER_PATH, {"--port", std::to_string(server.port())}, out, err);
-  EXPECT_EQ(status.code, 1);
-  EXPECT_NE(err.find("Address already in use"), std::string::npos) << err;
+  for (const std::vector<std::string>& workers :
+       {std::vector<std::string>{}, std::vector<std::string>{"--workers", "2"}, GetParam().args}) {
+    std::vector<std::string> args{"--port", std::to_string(server.port())};
+    args.insert(args.end(), workers.begin(), workers.end());
+    std::string out;
+    std::string err;
+    const auto status = run_to_exit(FRAMED_SERVER_PATH, args, out, err);
+    EXPECT_EQ(status.code, 1) << "second instance with " << ::testing::PrintToString(workers);
+    EXPECT_NE(err.find("Address already in use"), std::string::npos) << err;
+    EXPECT_EQ(out.find("listening on"), std::string::npos) << out;
+  }
   expect_serving();
 }
 

@@ -79,11 +79,11 @@ SysError unacked_bytes(int fd, std::size_t& out) {
   return {};
 }
 
-SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out, bool reuse_port) {
+SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out, ReusePort reuse_port) {
   UniqueFd fd(socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return {"socket", errno};
   if (auto e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1); !e.ok()) return e;
-  if (reuse_port) {
+  if (reuse_port == ReusePort::join) {
     if (auto e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1); !e.ok()) return e;
   }
   if (ep.addr.ss_family == AF_INET6) {
@@ -91,6 +91,13 @@ SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out, bool reuse_po
   }
   if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0) {
     return {"bind", errno};
+  }
+  if (reuse_port == ReusePort::first) {
+    // After bind(): a socket with SO_REUSEPORT would have joined any group
+    // already listening here (another server's), silently taking a share
+    // of its connections. Bound without it, the bind fails instead; set
+    // now, before listen(), it lets our own workers' sockets join ours.
+    if (auto e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1); !e.ok()) return e;
   }
   if (listen(fd.get(), backlog) != 0) return {"listen", errno};
   out = std::move(fd);

@@ -40,11 +40,20 @@ struct Endpoint {
 SysError resolve(const std::string& host, std::uint16_t port, bool passive,
                  std::vector<Endpoint>& out, std::string& detail);
 
+// SO_REUSEPORT, which lets several sockets listen on one address (the kernel
+// spreads connections across them), for the sockets of one server only.
+enum class ReusePort : std::uint8_t {
+  none,   // Not set: the address must be free.
+  first,  // The first socket of a group: bound without it, so that binding
+          // fails as usual if anyone listens there already (even another
+          // group), then set before listen() so the group's others can join.
+  join,   // Joins the group of a `first` socket already listening there.
+};
+
 // Creates a listening socket bound to `ep` with SO_REUSEADDR (IPV6_V6ONLY for
-// IPv6), sets `out` and returns success, or the failing call. With
-// `reuse_port`, SO_REUSEPORT too, so several sockets can listen on one
-// address and the kernel spreads connections across them.
-SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out, bool reuse_port = false);
+// IPv6), sets `out` and returns success, or the failing call.
+SysError listen_on(const Endpoint& ep, int backlog, UniqueFd& out,
+                   ReusePort reuse_port = ReusePort::none);
 
 // The local address of a bound socket.
 SysError local_endpoint(int fd, Endpoint& out);

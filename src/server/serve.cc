@@ -77,7 +77,7 @@ bool bind_listeners(const ServerOptions& config, std::vector<net::UniqueFd>& lis
                  detail.c_str());
     return false;
   }
-  const bool reuse_port = config.workers > 1;
+  const auto reuse_port = config.workers > 1 ? net::ReusePort::first : net::ReusePort::none;
   listeners.clear();
   listeners.emplace_back();
   net::SysError last;
@@ -96,7 +96,8 @@ bool bind_listeners(const ServerOptions& config, std::vector<net::UniqueFd>& lis
   }
   for (std::size_t i = 1; i < config.workers; ++i) {
     listeners.emplace_back();
-    if (const auto e = net::listen_on(bound, 1024, listeners.back(), true); !e.ok()) {
+    if (const auto e = net::listen_on(bound, 1024, listeners.back(), net::ReusePort::join);
+        !e.ok()) {
       std::fprintf(stderr, "%s: cannot listen on %s for worker %zu: %s\n", name,
                    bound.to_string().c_str(), i, e.message().c_str());
       return false;
