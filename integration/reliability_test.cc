@@ -501,6 +501,26 @@ TEST_P(Reliability, SigtermTwiceExitsOneAtOnce) {
   EXPECT_EQ(status->code, 1);
 }
 
+// SIGINT and SIGTERM pending together (sent while the server was stopped,
+// so it takes both at once) are one request to drain, not a second signal:
+// a service manager and a terminal may both ask at the same moment.
+TEST_P(Reliability, SigintAndSigtermPendingTogetherAreOneRequest) {
+  start({"--drain-timeout", "60s"});
+  auto idle = connect_local(server.port());
+  ASSERT_TRUE(idle.valid());
+  server.send_signal(SIGSTOP);
+  server.send_signal(SIGINT);
+  server.send_signal(SIGTERM);
+  server.send_signal(SIGCONT);
+  ASSERT_TRUE(server.wait_for_log("shutting down", 5s)) << server.stderr_text();
+  const Exchange ex = read_until_close(idle.get(), 5s);
+  EXPECT_TRUE(ex.eof) << "the idle connection is closed cleanly by the drain";
+  const auto status = server.wait_exit(5s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code, 0) << server.stderr_text();
+  EXPECT_EQ(server.stderr_text().find("second signal"), std::string::npos) << server.stderr_text();
+}
+
 // --drain-timeout 0: every connection is closed at once and the server
 // exits 0.
 TEST_P(Reliability, DrainTimeoutZeroClosesEverythingAtOnce) {

@@ -42,5 +42,27 @@ TEST(SignalSource, ThreadsStartedLaterInheritTheBlock) {
   EXPECT_TRUE(blocked);
 }
 
+TEST(SignalPlan, StopSignalsTakenTogetherBeforeTheDrainAreOneRequest) {
+  const SignalPlan both = plan_for({.interrupt = 1, .terminate = 1, .user1 = 0}, false);
+  EXPECT_TRUE(both.drain);
+  EXPECT_FALSE(both.exit_now);
+  const SignalPlan one = plan_for({.interrupt = 0, .terminate = 1, .user1 = 0}, false);
+  EXPECT_TRUE(one.drain);
+  EXPECT_FALSE(one.exit_now);
+}
+
+TEST(SignalPlan, AnyStopSignalDuringTheDrainExitsAtOnce) {
+  const SignalPlan p = plan_for({.interrupt = 1, .terminate = 0, .user1 = 0}, true);
+  EXPECT_FALSE(p.drain);
+  EXPECT_TRUE(p.exit_now);
+}
+
+TEST(SignalPlan, AReportNeverStopsAnything) {
+  const SignalPlan p = plan_for({.interrupt = 0, .terminate = 0, .user1 = 5}, false);
+  EXPECT_TRUE(p.report);
+  EXPECT_FALSE(p.drain || p.exit_now);
+  EXPECT_TRUE(plan_for({.interrupt = 0, .terminate = 1, .user1 = 1}, false).report);
+}
+
 }  // namespace
 }  // namespace framed::server

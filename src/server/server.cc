@@ -200,7 +200,8 @@ int Server::run() {
     if ((fds[1].revents & POLLIN) != 0) take_finished();
     if ((fds[0].revents & POLLIN) == 0) continue;
     const SignalCounts got = signals_.take();
-    if (got.user1 > 0) {
+    const SignalPlan plan = plan_for(got, stopping_);
+    if (plan.report) {
       // Ask the workers first, so the report includes everything they had
       // done before the signal (bounded, should a worker be busy).
       const std::uint64_t req = ++reports_;
@@ -221,11 +222,12 @@ int Server::run() {
           std::chrono::milliseconds(500));
       log_counters("SIGUSR1");
     }
-    std::uint32_t stops = got.stops();
-    if (stops == 0) continue;
-    if (!stopping_) {
+    if (plan.drain) {
       stopping_ = true;
-      log(LogLevel::info, std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
+      log(LogLevel::info,
+          got.interrupt > 0 && got.terminate > 0
+              ? "received SIGINT and SIGTERM together: one request to stop"
+              : std::string("received ") + (got.interrupt > 0 ? "SIGINT" : "SIGTERM"));
       const loop::TimePoint deadline = clock_.now() + config_.drain_timeout;
       const int acks_fd = acks_.get();
       std::atomic<std::size_t>* acked = &stop_acks_;
@@ -247,10 +249,9 @@ int Server::run() {
       if (const auto e = notifier_.send("STOPPING=1\nSTATUS=" + draining); !e.ok()) {
         log(LogLevel::warn, "cannot notify systemd: " + e.message());
       }
-      --stops;
     }
-    if (stops > 0 && !second_signal) {
-      // A stop signal during the drain (or two at once) means: stop now.
+    if (plan.exit_now && !second_signal) {
+      // A stop signal during the drain means: stop now.
       second_signal = true;
       open_at_exit = limit_.open();
       request_exit();

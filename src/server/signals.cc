@@ -25,6 +25,16 @@ net::SysError SignalSource::open() {
   return {};
 }
 
+SignalPlan plan_for(const SignalCounts& got, bool draining) noexcept {
+  SignalPlan plan;
+  plan.report = got.user1 > 0;
+  if (got.stops() > 0) {
+    plan.drain = !draining;
+    plan.exit_now = draining;
+  }
+  return plan;
+}
+
 SignalCounts SignalSource::take() {
   SignalCounts out;
   signalfd_siginfo info[16];

@@ -22,6 +22,19 @@ struct SignalCounts {
   [[nodiscard]] std::uint32_t stops() const noexcept { return interrupt + terminate; }
 };
 
+// What the server does with the signals of one take().
+struct SignalPlan {
+  bool report = false;    // Log the counters (SIGUSR1).
+  bool drain = false;     // Begin the drain (the first SIGINT or SIGTERM).
+  bool exit_now = false;  // Exit 1 at once (a stop signal during the drain).
+};
+
+// Decides, spec/PROTOCOL.md §6.7: before the drain, any stop signals taken
+// together are one request to drain (SIGINT and SIGTERM pending at once
+// were both sent before the server took either; two of one kind are one
+// already, in the kernel); once `draining`, any stop signal exits at once.
+[[nodiscard]] SignalPlan plan_for(const SignalCounts& got, bool draining) noexcept;
+
 class SignalSource {
  public:
   // Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread, ignores
