@@ -3,6 +3,7 @@
 // against the real binary on an ephemeral loopback port. The tests assert
 // on the bytes received and on how the connection ended, never on timings.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -462,6 +463,83 @@ TEST_P(Reliability, ClientConnectedJustBeforeSigintGetsACleanClose) {
   const auto status = server.wait_exit(10s);
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(status->code, 0);
+}
+
+// What each storm client saw: refused (or no answer) by the kernel, served
+// and closed cleanly (EOF), or reset after its handshake completed.
+struct StormCounts {
+  std::atomic<int> connected{0};
+  std::atomic<int> clean{0};
+  std::atomic<int> reset{0};
+  std::atomic<int> refused{0};
+};
+
+// One client of a reconnect storm: connects, sends nothing, waits a moment
+// for the server to close, then hangs up itself and reconnects; it counts
+// how each connection ended.
+void storm_client(std::uint16_t port, const std::atomic<bool>& stop, StormCounts& counts) {
+  while (!stop.load()) {
+    net::Endpoint ep;
+    std::vector<net::Endpoint> eps;
+    std::string detail;
+    if (!net::resolve("127.0.0.1", port, false, eps, detail).ok()) return;
+    net::UniqueFd fd;
+    if (!net::connect_to(eps.front(), fd).ok()) {
+      ++counts.refused;
+      continue;
+    }
+    pollfd p{fd.get(), POLLOUT, 0};
+    if (::poll(&p, 1, 1500) != 1 || !net::connect_result(fd.get()).ok()) {
+      ++counts.refused;  // Refused, or no answer while the listener was sealed.
+      continue;
+    }
+    ++counts.connected;
+    p = {fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 20) != 1) continue;  // Still open: served; hang up and reconnect.
+    char buf[64];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n == 0) {
+      ++counts.clean;
+    } else if (n < 0 && (errno == ECONNRESET || errno == EPIPE)) {
+      ++counts.reset;
+    }
+  }
+}
+
+// §6.7 under a reconnect storm: the stop accepts what was queued, closes the
+// listener at once, and never resets a connection whose handshake
+// completed; a client mid-frame still gets its echo, and the process exits
+// within the drain timeout (plus half a second), however hard the storm
+// keeps connecting.
+TEST_P(Reliability, StopUnderAReconnectStormResetsNoOneAndEndsInTime) {
+  start({"--drain-timeout", "1s"});
+  auto mid = connect_local(server.port());
+  ASSERT_TRUE(mid.valid());
+  const auto frame = numbered_frame(1, 1000);
+  ASSERT_TRUE(write_all(mid.get(), std::span(frame).first(500)));
+  StormCounts counts;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> storm;
+  for (int i = 0; i < 6; ++i) {
+    storm.emplace_back([&] { storm_client(server.port(), stop, counts); });
+  }
+  std::this_thread::sleep_for(300ms);
+  const auto signalled = std::chrono::steady_clock::now();
+  server.send_signal(SIGINT);
+  ASSERT_TRUE(write_all(mid.get(), std::span(frame).subspan(500)));
+  const Exchange ex = read_until_close(mid.get(), 3000ms);
+  const auto status = server.wait_exit(5s);
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  stop = true;
+  for (auto& t : storm) t.join();
+  EXPECT_EQ(ex.received, frame) << "the frame in progress at the signal is echoed whole";
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->code, 0) << server.stderr_text().substr(0, 4000);
+  EXPECT_LT(took, 1500ms) << "drain timeout 1 s";
+  EXPECT_GT(counts.connected.load(), 0);
+  EXPECT_EQ(counts.reset.load(), 0)
+      << counts.connected.load() << " connected, " << counts.clean.load() << " closed cleanly, "
+      << counts.refused.load() << " refused";
 }
 
 // §6.7: a drain where the frame begun is only a partial header finishes

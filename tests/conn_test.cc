@@ -515,5 +515,35 @@ TEST(ConnRules, OutputAHandlerQueuesCountsAtOnceAndBoundsReadingChunks) {
   output_is_bounded_for(Delivery::chunks);
 }
 
+// §6.7 under a reconnect storm (issue 19, B1 and B2): every client that
+// completes its handshake while the stop accepts the queue, or in the
+// instant before the listener closes, would be reset by the close or would
+// keep the stop accepting. Sealed first, the listener completes no more
+// handshakes: the stop accepts exactly what was queued, resets no one.
+TEST(ConnRules, TheStopAcceptsOnlyWhatWasQueuedAndResetsNoOneUnderAStorm) {
+  Rng rng(7);
+  SimOptions sim;
+  sim.arrival_during_accept = 1.0;  // A new client at every chance.
+  Rig rig(options(), &rng, sim);
+  std::size_t queue_resets = 0;
+  rig.net().on_queue_reset([&](std::size_t n) { queue_resets += n; });
+  for (int i = 0; i < 3; ++i) (void)rig.net().connect();
+  ASSERT_EQ(rig.net().queued(), 3U);
+  const auto accepted_before = rig.worker().counters().accepted.load();
+  rig.begin_shutdown();
+  EXPECT_EQ(rig.worker().counters().accepted.load() - accepted_before, 3U)
+      << "the stop accepts what was queued at the signal, and only that";
+  EXPECT_EQ(queue_resets, 0U) << "no completed handshake is reset by the close";
+  for (std::size_t id = 0; id < rig.net().conn_count(); ++id) {
+    EXPECT_FALSE(rig.net().conn(id).server_rst) << "conn " << id;
+  }
+  // Those that tried meanwhile got no answer; once the listener is closed
+  // their retries are refused.
+  for (std::size_t id = 3; id < rig.net().conn_count(); ++id) {
+    rig.net().retry(id);
+    EXPECT_EQ(rig.net().conn(id).phase, SimConn::Phase::refused) << "conn " << id;
+  }
+}
+
 }  // namespace
 }  // namespace framed::sim

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "util/log.h"
@@ -116,9 +117,23 @@ std::size_t Acceptor::stop() {
   paused_ = false;
   if (!ctx_.io.has_listener()) return 0;
   // Connections the kernel completed before the signal wait in the listen
-  // queue; closing the listener would reset them. Accept them first: they
-  // are closed cleanly, like every connection with no frame begun.
-  const std::size_t queued = ctx_.io.accept_queued(kMaxAcceptsAtShutdown);
+  // queue; closing the listener would reset them. Accept them (they are
+  // closed cleanly, like every connection with no frame begun), and only
+  // them: a reconnect storm must neither keep the stop accepting nor join
+  // the queue between the last accept and the close, to be reset.
+  std::size_t bound = kMaxAcceptsAtShutdown;
+  if (ctx_.listener_inherited) {
+    // Not ours to seal: the service manager keeps this socket for the next
+    // instance, and what it queues after now waits there for it.
+    bound = std::min(bound, ctx_.io.listener_queue());
+  } else if (const auto e = ctx_.io.seal_listener(); !e.ok()) {
+    // Then the bound is all that limits the storm; the close may reset a
+    // client that joins the queue at the last moment.
+    log(LogLevel::warn, "cannot seal the listener before closing it: " + e.message());
+    bound = std::min(bound, ctx_.io.listener_queue());
+  }
+  ctx_.io.accepting(false);
+  const std::size_t queued = ctx_.io.accept_queued(bound);
   // Closing the listener now means later clients are refused by the kernel
   // rather than accepted and dropped.
   ctx_.io.close_listener();

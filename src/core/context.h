@@ -57,6 +57,9 @@ struct Context {
   framed::Loop& api;  // The handler's view of this worker.
   Handler* handler = nullptr;
   bool shutting_down = false;  // The drain has begun: new connections close.
+  // The listener came from systemd (socket activation), which keeps it open
+  // for the next instance: the stop leaves it as it is for them.
+  bool listener_inherited = false;
   Batch batch;
   // Connections a handler wrote to or closed outside their own input,
   // flushed once the callback returns (see Conn::process_dirty).

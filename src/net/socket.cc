@@ -1,6 +1,7 @@
 #include "net/socket.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -76,6 +77,25 @@ SysError unacked_bytes(int fd, std::size_t& out) {
   int queued = 0;
   if (::ioctl(fd, SIOCOUTQ, &queued) != 0) return {"ioctl(SIOCOUTQ)", errno};
   out = queued > 0 ? static_cast<std::size_t>(queued) : 0;
+  return {};
+}
+
+SysError seal_listener(int fd) {
+  // One instruction: accept 0 bytes of every packet, that is, drop it.
+  sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+  const sock_fprog program{1, drop_all};
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
+    return {"setsockopt(SO_ATTACH_FILTER)", errno};
+  }
+  return {};
+}
+
+SysError listen_queue_length(int fd, std::size_t& out) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+    return {"getsockopt(TCP_INFO)", errno};
+  out = info.tcpi_unacked;
   return {};
 }
 

@@ -101,4 +101,19 @@ SysError set_nodelay(int fd);
 // it. Sets `out` and returns success, or the failing call.
 SysError unacked_bytes(int fd, std::size_t& out);
 
+// Makes the kernel complete no more connections on a listening socket: a
+// socket filter that drops every packet it sees (SO_ATTACH_FILTER). SYNs
+// go unanswered and handshakes in progress never finish, while the
+// connections already queued stay acceptable (and their sockets unfiltered).
+// Once the listener closes, clients still trying are refused. The first
+// step of a stop that must reset no one: closing a listener resets what it
+// queued, and without this a client could join the queue between the last
+// accept and the close. Returns the failing call, if any.
+SysError seal_listener(int fd);
+
+// The connections a listening TCP socket has queued now (TCP_INFO's
+// tcpi_unacked, which the kernel reports as the accept queue's length for
+// a listener). Returns the failing call, if any.
+SysError listen_queue_length(int fd, std::size_t& out);
+
 }  // namespace framed::net

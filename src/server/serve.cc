@@ -196,7 +196,8 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
                                        : bind_listeners(config, listeners, bound);
   if (!ok) return 1;
 
-  server::Server server(config, std::move(listeners), make_handler, loop::system_clock());
+  server::Server server(config, std::move(listeners), make_handler, loop::system_clock(),
+                        inherited.count == 1);
   if (std::string error; !server.prepare(error)) {
     std::fprintf(stderr, "%s: %s\n", name, error.c_str());
     return 1;

@@ -68,12 +68,13 @@ int resolve_backend(Config& config) {
 }
 
 Server::Server(const Config& config, std::vector<net::UniqueFd> listeners,
-               HandlerFactory make_handler, loop::Clock& clock)
+               HandlerFactory make_handler, loop::Clock& clock, bool inherited)
     : config_(config),
       clock_(clock),
       limit_(config.max_conns),
       make_handler_(std::move(make_handler)),
-      listeners_(std::move(listeners)) {}
+      listeners_(std::move(listeners)),
+      inherited_(inherited) {}
 
 Server::~Server() = default;
 
@@ -108,7 +109,7 @@ bool Server::prepare(std::string& error) {
         why = "worker " + std::to_string(i) + ": " + why;
       return t;
     };
-    if (!w.init(make, std::move(listeners_[i]), error)) return false;
+    if (!w.init(make, std::move(listeners_[i]), error, inherited_)) return false;
   }
   return true;
 }

@@ -37,8 +37,10 @@ class Server {
   // bound to the same address with SO_REUSEPORT when there are several).
   // `config.max_conns` is the effective global limit. Time is read from
   // `clock` (not owned).
+  // `inherited` when systemd passed the listening socket (socket
+  // activation): the stop then leaves it to the next instance.
   Server(const Config& config, std::vector<net::UniqueFd> listeners, HandlerFactory make_handler,
-         loop::Clock& clock);
+         loop::Clock& clock, bool inherited = false);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -73,6 +75,7 @@ class Server {
   core::ConnLimit limit_;
   HandlerFactory make_handler_;
   std::vector<net::UniqueFd> listeners_;
+  bool inherited_;
   std::vector<std::unique_ptr<Worker>> workers_;
   SignalSource signals_;
   net::UniqueFd done_;  // eventfd: each worker adds 1 when it returns.

@@ -26,12 +26,14 @@ Worker::~Worker() {
   if (loop_ && drain_timer_.valid()) loop_->timers().remove(drain_timer_);
 }
 
-bool Worker::init(const MakeTransport& make, net::UniqueFd listener, std::string& error) {
+bool Worker::init(const MakeTransport& make, net::UniqueFd listener, std::string& error,
+                  bool inherited) {
   io_ = make(*this, error);
   if (!io_) return false;
   loop_ = std::make_unique<loop::EventLoop>(clock_, *io_);
   ctx_ = std::make_unique<core::Context>(config_, *loop_, *io_, counters_, limit_, table_, *this);
   ctx_->handler = handler_.get();
+  ctx_->listener_inherited = inherited;
   acceptor_ = std::make_unique<core::Acceptor>(*ctx_);
   drain_timer_ = loop_->timers().add([this] { drain_expired(); });
   if (listener) {

@@ -45,8 +45,10 @@ class Worker final : public framed::Loop, private transport::Sink {
   Worker& operator=(const Worker&) = delete;
 
   // Makes the transport and gives it `listener` (non-blocking; may be empty
-  // for a worker that accepts nothing). Returns false with `error` set.
-  bool init(const MakeTransport& make, net::UniqueFd listener, std::string& error);
+  // for a worker that accepts nothing; `inherited` when systemd passed it).
+  // Returns false with `error` set.
+  bool init(const MakeTransport& make, net::UniqueFd listener, std::string& error,
+            bool inherited = false);
   // The handler, made for this worker (framed::Loop is this object).
   void set_handler(std::unique_ptr<Handler> handler);
 

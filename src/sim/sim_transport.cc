@@ -305,6 +305,9 @@ bool SimTransport::shed_one() {
 
 void SimTransport::close_listener() {
   if (!listening_) return;
+  // The storm does not pause for the close: a client may complete its
+  // handshake in the instant before it (unless the listener is sealed).
+  if (rng_ != nullptr && rng_->chance(options_.arrival_during_accept)) (void)connect();
   listening_ = false;
   accepting_ = false;
   note("listener closed with " + std::to_string(queue_.size()) + " queued");
@@ -340,6 +343,8 @@ void SimTransport::retry(std::size_t id) {
   if (!listening_) {
     c.phase = SimConn::Phase::refused;
     note("conn " + std::to_string(id) + " refused");
+  } else if (sealed_) {
+    note("conn " + std::to_string(id) + " no answer (listener sealed)");
   } else if (queue_.size() < options_.backlog) {
     c.phase = SimConn::Phase::queued;
     queue_.push_back(id);

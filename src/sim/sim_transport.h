@@ -44,8 +44,9 @@ struct SimOptions {
   double short_write = 0.2;
   double spurious_eagain = 0.05;
   double unacked_unknown = 0.02;  // SIOCOUTQ fails (the kernel cannot tell).
-  // During the drain's accept of the queue, a client completing its
-  // handshake meanwhile (a reconnect storm racing the stop).
+  // A client completing its handshake while the server accepts the queue
+  // at the stop, or just before the listener closes (a reconnect storm
+  // racing the stop): unless the listener is sealed, it joins the queue.
   double arrival_during_accept = 0.0;
 };
 
@@ -102,6 +103,11 @@ class SimTransport final : public transport::Transport {
   void accepting(bool on) override { accepting_ = on; }
   std::size_t accept_queued(std::size_t max) override;
   bool shed_one() override;
+  [[nodiscard]] std::size_t listener_queue() override { return queue_.size(); }
+  net::SysError seal_listener() override {
+    sealed_ = true;
+    return {};
+  }
   void close_listener() override;
   [[nodiscard]] bool accepts_pending() const noexcept override { return false; }
   net::SysError open(transport::Socket& s) override;
@@ -177,6 +183,7 @@ class SimTransport final : public transport::Transport {
   Rng* rng_;
   SimOptions options_;
   bool listening_ = false;
+  bool sealed_ = false;  // SYNs are dropped: no new connection completes.
   bool accepting_ = false;
   bool woken_ = false;
   std::deque<std::size_t> queue_;  // Accept queue: connection ids.

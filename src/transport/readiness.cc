@@ -159,6 +159,17 @@ bool ReadinessTransport::shed_one() {
   return true;
 }
 
+std::size_t ReadinessTransport::listener_queue() {
+  std::size_t n = SIZE_MAX;
+  if (!listener_ || !net::listen_queue_length(listener_.get(), n).ok()) return SIZE_MAX;
+  return n;
+}
+
+net::SysError ReadinessTransport::seal_listener() {
+  if (!listener_) return {};
+  return net::seal_listener(listener_.get());
+}
+
 void ReadinessTransport::close_listener() {
   if (!listener_) return;
   poller_->remove(listener_.get());

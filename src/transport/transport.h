@@ -109,6 +109,14 @@ class Transport : public loop::Io {
   // After EMFILE: accepts one queued connection and closes it at once (the
   // caller has freed a descriptor for it). Returns true if one was shed.
   virtual bool shed_one() = 0;
+  // The connections the kernel has queued on the listener now; SIZE_MAX
+  // when it cannot tell.
+  [[nodiscard]] virtual std::size_t listener_queue() = 0;
+  // Makes the kernel complete no more connections on the listener
+  // (net::seal_listener): those it queued stay acceptable; later clients
+  // get no answer, then a refusal once the listener closes. Returns the
+  // failing call, if any.
+  virtual net::SysError seal_listener() = 0;
   // Stops accepting and closes the listener once no accept can still be
   // taking a connection from it.
   virtual void close_listener() = 0;

@@ -184,6 +184,17 @@ bool UringTransport::shed_one() {
   return true;
 }
 
+std::size_t UringTransport::listener_queue() {
+  std::size_t n = SIZE_MAX;
+  if (!listener_ || !net::listen_queue_length(listener_.get(), n).ok()) return SIZE_MAX;
+  return n;
+}
+
+net::SysError UringTransport::seal_listener() {
+  if (!listener_) return {};
+  return net::seal_listener(listener_.get());
+}
+
 void UringTransport::close_listener() {
   if (!listener_) return;
   accepting_ = false;

@@ -64,6 +64,8 @@ class UringTransport final : public Transport {
   void accepting(bool on) override;
   std::size_t accept_queued(std::size_t max) override;
   bool shed_one() override;
+  [[nodiscard]] std::size_t listener_queue() override;
+  net::SysError seal_listener() override;
   void close_listener() override;
   [[nodiscard]] bool accepts_pending() const noexcept override { return accepts_armed_ > 0; }
 
