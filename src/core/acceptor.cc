@@ -78,6 +78,21 @@ bool Acceptor::admit(const net::Endpoint& peer) {
 }
 
 void Acceptor::on_error(const net::SysError& error) {
+  if (stopping_) {
+    // Out of descriptors while the stop accepts the queue: closing the
+    // listener would reset what is left in it. Shed it instead (each
+    // accepted and closed at once, with the spare descriptor), no pause.
+    if (error.code == EMFILE || error.code == ENFILE) {
+      spare_.reset();
+      for (std::size_t i = 0; i < kMaxAcceptsAtShutdown && ctx_.io.shed_one(); ++i) {
+        bump(ctx_.counters.refused);
+      }
+      spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      log(LogLevel::warn, net::SysError{"accept4", error.code}.message() +
+                              " while stopping: shed the rest of the listen queue");
+    }
+    return;
+  }
   // Several accepts of a completion transport may fail in one batch: one
   // shed and one line per pause.
   if (paused_ || !ctx_.io.has_listener()) return;
@@ -133,6 +148,7 @@ std::size_t Acceptor::stop() {
     bound = std::min(bound, ctx_.io.listener_queue());
   }
   ctx_.io.accepting(false);
+  stopping_ = true;
   const std::size_t queued = ctx_.io.accept_queued(bound);
   // Closing the listener now means later clients are refused by the kernel
   // rather than accepted and dropped.

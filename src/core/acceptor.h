@@ -44,6 +44,7 @@ class Acceptor {
   net::UniqueFd spare_;                // Released to shed a connection on EMFILE.
   loop::TimerQueue::Id resume_;        // Ends a pause.
   bool paused_ = false;
+  bool stopping_ = false;  // stop() is accepting the queue.
   loop::TimePoint last_refuse_log_{};
   std::uint64_t refusals_unlogged_ = 0;
   loop::TimePoint last_stranger_log_{};  // Peers outside --proxy-from.

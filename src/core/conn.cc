@@ -1,11 +1,14 @@
 #include "core/conn.h"
 
+#include <cerrno>
+
 #include <algorithm>
 #include <cstdio>
 
 #include "core/conn_table.h"
 #include "framed/encoder.h"
 #include "net/proxy_text.h"
+#include "util/buggify.h"
 
 namespace framed::core {
 namespace {
@@ -102,7 +105,10 @@ transport::Flow Conn::take_input(std::span<const std::byte> got) {
     if (got.empty()) return transport::Flow::more;
   }
   const auto frames_before = session_.frames_done();
-  const auto used = deliver(got);
+  // Fault point: as if the read had returned half as much (the rest waits
+  // as unread input, as after backpressure).
+  const auto part = got.size() > 1 && FRAMED_BUGGIFY(0.1) ? got.first(got.size() / 2) : got;
+  const auto used = deliver(part);
   if (!flush_batch()) return transport::Flow::stop;
   if (!open_phase()) return transport::Flow::stop;  // The handler closed it.
   if (used.error == DecodeError::none && used.bytes < got.size() &&
@@ -487,7 +493,8 @@ void Conn::on_deadline() {
       close_now("closed: every echo delivered", LogLevel::debug);
       return;
     }
-    next_check_ = now() + kDeliveryCheck;
+    // Fault point: ask the kernel sooner (any interval is correct).
+    next_check_ = now() + (FRAMED_BUGGIFY(0.3) ? std::chrono::milliseconds(1) : kDeliveryCheck);
   }
   const Due due = next_deadline();
   if (due.when > now()) {
@@ -554,11 +561,7 @@ void Conn::resume_input() {
   }
 }
 
-void Conn::settle() {
-  if (!unread_.empty() || eof_deferred_) {
-    resume_input();
-    if (state_ == State::closed) return;
-  }
+void Conn::track_pause() {
   const bool paused = open_phase() && pending_bytes() >= ctx_.config.backlog_cap;
   if (paused && !paused_) {
     paused_ = true;
@@ -568,7 +571,20 @@ void Conn::settle() {
     // The time spent not reading was the server's doing, not the peer's.
     if (frame_open_) frame_started_ += now() - paused_since_;
   }
-  if (const auto e = ctx_.io.update(*socket_, wants_read()); !e.ok()) {
+}
+
+void Conn::settle() {
+  if (!unread_.empty() || eof_deferred_) {
+    // The pause ends before the input kept back is delivered: a frame that
+    // begins in it is not credited with a pause that preceded it.
+    track_pause();
+    resume_input();
+    if (state_ == State::closed) return;
+  }
+  track_pause();
+  auto e = ctx_.io.update(*socket_, wants_read());
+  if (FRAMED_BUGGIFY(0.001)) e = {"epoll_ctl", ENOMEM};  // Fault point: the backend refuses.
+  if (!e.ok()) {
     close_now(e.message(), LogLevel::error);
     return;
   }

@@ -61,6 +61,12 @@ class Conn final : public framed::Connection {
   [[nodiscard]] std::size_t slot() const noexcept { return slot_; }
   // The handler may see it: opened, and not yet being destroyed.
   [[nodiscard]] bool visible() const noexcept { return opened_ && !destroying_; }
+  // Bytes of the frame stream consumed so far (a PROXY header excluded):
+  // for the simulator's oracle, which compares what was echoed with what
+  // was consumed.
+  [[nodiscard]] std::uint64_t consumed_input() const noexcept {
+    return session_.decoder().offset();
+  }
 
   // --- Events.
   // The connection was accepted and its socket opened: it begins (closing
@@ -145,6 +151,8 @@ class Conn final : public framed::Connection {
   // Tracks backpressure, brings the transport's interest up to date, then
   // the deadline.
   void settle();
+  // Notes the start and end of backpressure (the frame timer's pause).
+  void track_pause();
 
   Context& ctx_;
   transport::Socket* socket_;  // Null once closed.

@@ -1,5 +1,8 @@
 #include "server/worker.h"
 
+#include <cerrno>
+
+#include "util/buggify.h"
 #include "util/log.h"
 
 namespace framed::server {
@@ -142,7 +145,9 @@ void Worker::on_accepted(transport::Socket& s, const net::Endpoint& peer) {
   core::Conn& c = table_.create(*ctx_, s, peer.to_string());
   core::bump(counters_.accepted);
   core::bump(counters_.open);
-  if (const auto e = io_->open(s); !e.ok()) {
+  auto e = io_->open(s);
+  if (FRAMED_BUGGIFY(0.02)) e = {"epoll_ctl", ENOMEM};  // Fault point: registration fails.
+  if (!e.ok()) {
     c.force_close(e.message(), LogLevel::error);
     return;
   }

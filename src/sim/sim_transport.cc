@@ -28,6 +28,19 @@ SimTransport::Sock& SimTransport::of(transport::Socket& s) noexcept {
   return static_cast<Sock&>(s);
 }
 
+void SimTransport::for_each_open(
+    const std::function<void(const transport::Socket&, const SimConn&)>& f) const {
+  for (const auto& s : socks_) f(*s, *s->conn);
+}
+
+void SimTransport::note_fin(Sock& s) {
+  SimConn& c = *s.conn;
+  if (c.consumed_at_fin != UINT64_MAX) return;
+  c.handed_at_fin = std::min(c.handed_at_fin, c.handed);
+  c.consumed_at_fin = consumed_of_ && s.owner != nullptr ? consumed_of_(s) : 0;
+  c.eof_before_fin = c.eof_read;
+}
+
 SimTransport::SimTransport(transport::Sink& sink, const loop::Clock& clock, Rng* rng,
                            SimOptions options)
     : sink_(sink), clock_(clock), rng_(rng), options_(options) {}
@@ -100,6 +113,8 @@ void SimTransport::on_readable(Sock& s) {
       buf.assign(c.c2s.begin(), c.c2s.begin() + static_cast<std::ptrdiff_t>(n));
       c.c2s.erase(c.c2s.begin(), c.c2s.begin() + static_cast<std::ptrdiff_t>(n));
       c.handed += n;
+      c.reads.emplace_back(now(), c.handed);
+      c.last_moved = now();
       note("conn " + std::to_string(c.id) + " server reads " + std::to_string(n));
       if (sink_.on_input(s, buf) == transport::Flow::stop) return;
       if (n < options_.read_chunk) return;  // As the real transport: drained.
@@ -133,6 +148,14 @@ std::size_t SimTransport::write_some(SimConn& c, std::span<const std::byte> byte
   c.s2c_send.insert(c.s2c_send.end(), bytes.begin(),
                     bytes.begin() + static_cast<std::ptrdiff_t>(n));
   c.written += n;
+  c.last_progress_seen = now();
+  c.last_moved = now();
+  for (auto rest = bytes.first(n); !rest.empty();) {
+    const DecodeResult r = c.written_frames.feed(rest);
+    rest = rest.subspan(r.consumed);
+    if (r.status == DecodeStatus::chunk && r.frame_end) ++c.frames_written;
+    if (r.status != DecodeStatus::chunk) break;
+  }
   return n;
 }
 
@@ -185,9 +208,9 @@ transport::Wrote SimTransport::flush(transport::Socket& socket) {
 void SimTransport::shutdown_write(transport::Socket& socket) {
   SimConn& c = *of(socket).conn;
   if (c.server_fin) return;
+  note_fin(of(socket));
   c.server_fin = true;
   c.server_fin_at = now();
-  c.handed_at_fin = std::min(c.handed_at_fin, c.handed);
   note("conn " + std::to_string(c.id) + " server shuts down its write side");
 }
 
@@ -195,6 +218,13 @@ bool SimTransport::unacked(transport::Socket& socket, std::size_t& out) {
   const SimConn& c = *of(socket).conn;
   if (rng_ != nullptr && rng_->chance(options_.unacked_unknown)) return false;
   out = c.s2c_send.size() + (c.server_fin && !c.fin_delivered ? 1 : 0);
+  SimConn& seen = *of(socket).conn;
+  const std::uint64_t acked = seen.written > out ? seen.written - out : 0;
+  if (acked > seen.acked_seen) {
+    seen.acked_seen = acked;
+    seen.last_progress_seen = now();
+    seen.last_moved = now();
+  }
   return true;
 }
 
@@ -205,29 +235,41 @@ net::SysError SimTransport::set_listener(net::UniqueFd /*listener*/) {
 
 net::SysError SimTransport::open(transport::Socket& socket) {
   of(socket).want_read = true;
+  of(socket).conn->opened = true;
+  of(socket).conn->wants.emplace_back(now(), true);
   return {};
 }
 
 net::SysError SimTransport::update(transport::Socket& socket, bool want_read) {
-  of(socket).want_read = want_read;
+  Sock& s = of(socket);
+  if (s.want_read != want_read) s.conn->wants.emplace_back(now(), want_read);
+  s.want_read = want_read;
   return {};
 }
 
 void SimTransport::close(transport::Socket& socket) {
   Sock& s = of(socket);
   if (s.closed) return;
+  note_fin(s);
   s.closed = true;
   s.owner = nullptr;
   SimConn& c = *s.conn;
   c.server_closed = true;
   c.closed_at = now();
-  c.handed_at_fin = std::min(c.handed_at_fin, c.handed);
   c.socket = nullptr;
+  if (!c.opened) ++refused_;
   --open_;
   note("conn " + std::to_string(c.id) + " server closes");
-  if (!c.c2s.empty() && !c.peer_rst) {
-    // close() with unread input: the kernel answers with a reset.
+  // close() with unread input: the kernel answers with a reset, which
+  // destroys the send queue too.
+  const bool resets = !c.c2s.empty() && !c.peer_rst && !c.server_rst;
+  c.abandoned = s.out.size() + s.held + (resets ? c.s2c_send.size() : 0);
+  if (close_hook_) close_hook_(c);
+  if (resets) {
+    ResetHook hook;
+    hook.swap(reset_hook_);  // Counted in `abandoned` already.
     reset_by_server(c, "closed with " + std::to_string(c.c2s.size()) + " unread byte(s)");
+    hook.swap(reset_hook_);
   } else if (!c.server_fin) {
     c.server_fin = true;  // close() sends a FIN after the send queue.
     c.server_fin_at = now();
@@ -268,6 +310,7 @@ std::size_t SimTransport::accept_one(std::size_t budget) {
     SimConn& c = *conns_[id];
     c.phase = SimConn::Phase::accepted;
     c.accepted_at = now();
+    c.last_moved = now();
     auto sock = std::make_unique<Sock>();
     sock->conn = &c;
     c.socket = sock.get();
@@ -293,6 +336,8 @@ bool SimTransport::shed_one() {
   c.server_closed = true;
   c.closed_at = now();
   c.handed_at_fin = 0;
+  c.consumed_at_fin = 0;
+  ++shed_;
   note("conn " + std::to_string(id) + " shed (accepted and closed at once)");
   if (!c.c2s.empty()) {
     reset_by_server(c, "shed with unread input");
@@ -317,6 +362,7 @@ void SimTransport::close_listener() {
     c.phase = SimConn::Phase::accepted;  // Completed, then reset unserved.
     c.server_closed = true;
     c.handed_at_fin = 0;
+    c.consumed_at_fin = 0;
     reset_by_server(c, "listener closed with the connection queued");
     c.server_rst = true;
   }

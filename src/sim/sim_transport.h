@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "framed/decoder.h"
 #include "loop/clock.h"
 #include "sim/rng.h"
 #include "transport/transport.h"
@@ -76,8 +77,28 @@ struct SimConn {
   std::uint64_t handed = 0;                  // Bytes the server read.
   std::uint64_t handed_at_fin = UINT64_MAX;  // ... when it shut down or closed.
   std::uint64_t written = 0;                 // Bytes the server wrote.
+  std::uint64_t frames_written = 0;          // Frames whose last byte the server wrote.
+  Decoder written_frames{0xFFFFFFFFU};       // Follows what the server wrote.
   std::uint64_t lost_to_reset = 0;           // Unacknowledged bytes a server reset lost.
-  loop::TimePoint last_ack{};                // The send queue last shrank (or was written).
+  // The server's own input consumed (frame-stream bytes its decoder took)
+  // when it shut down its write side or closed, whichever came first; and
+  // whether it had read the peer's EOF by then.
+  std::uint64_t consumed_at_fin = UINT64_MAX;
+  bool eof_before_fin = false;
+  bool opened = false;          // The server kept it (not refused).
+  std::uint64_t abandoned = 0;  // Owed bytes the server's close gave up.
+  loop::TimePoint last_ack{};   // The send queue last shrank (or was written).
+  // The last progress the server could have seen: a write, or an
+  // acknowledgement it learned of through unacked().
+  loop::TimePoint last_progress_seen{};
+  std::uint64_t acked_seen = 0;
+  // The last time bytes moved as the server can know it: a read, a write,
+  // an acknowledgement learned of (what its idle timeout counts).
+  loop::TimePoint last_moved{};
+  // Every read: when, and the bytes read in all after it.
+  std::vector<std::pair<loop::TimePoint, std::uint64_t>> reads;
+  // Every change of the server's wish to read, and when.
+  std::vector<std::pair<loop::TimePoint, bool>> wants;
   loop::TimePoint accepted_at{};
   loop::TimePoint server_fin_at{};
   loop::TimePoint closed_at{};
@@ -160,6 +181,20 @@ class SimTransport final : public transport::Transport {
   // reset destroyed; the oracle decides whether the spec excuses it.
   using ResetHook = std::function<void(SimConn&)>;
   void on_server_reset(ResetHook h) { reset_hook_ = std::move(h); }
+  // Called when the server closes a connection (any way), with the bytes
+  // it still owed that the close gave up (its outbox, and what a reset
+  // destroyed): the oracle asks whether the spec excuses them.
+  using CloseHook = std::function<void(SimConn&)>;
+  void on_server_close(CloseHook h) { close_hook_ = std::move(h); }
+  // How far the server consumed a socket's input (the simulation knows the
+  // connection behind it); read at the close.
+  using ConsumedOf = std::function<std::uint64_t(transport::Socket&)>;
+  void set_consumed_of(ConsumedOf f) { consumed_of_ = std::move(f); }
+  // Calls `f(const transport::Socket&, const SimConn&)` for every socket
+  // the server holds.
+  void for_each_open(const std::function<void(const transport::Socket&, const SimConn&)>& f) const;
+  [[nodiscard]] std::size_t refused_at_accept() const noexcept { return refused_; }
+  [[nodiscard]] std::size_t shed() const noexcept { return shed_; }
   // Called when the listener closes with connections still queued (they
   // completed the handshake and are reset, never served).
   using QueueResetHook = std::function<void(std::size_t ids)>;
@@ -196,6 +231,11 @@ class SimTransport final : public transport::Transport {
   std::size_t open_ = 0;
   Tracer trace_;
   ResetHook reset_hook_;
+  CloseHook close_hook_;
+  ConsumedOf consumed_of_;
+  std::size_t refused_ = 0;  // Closed at accept, never opened.
+  std::size_t shed_ = 0;
+  void note_fin(Sock& s);
   QueueResetHook queue_reset_hook_;
 };
 

@@ -1,5 +1,7 @@
 #include "transport/outbox.h"
 
+#include "util/buggify.h"
+
 namespace framed::transport {
 
 void Outbox::queue(std::span<const std::byte> bytes) {
@@ -40,7 +42,9 @@ std::uint64_t Outbox::mark_written(std::size_t n) {
     out_.clear();
     head_ = 0;
     if (out_.capacity() > (512U << 10U)) out_.shrink_to_fit();
-  } else if (head_ >= (256U << 10U) && head_ * 2 >= out_.size()) {
+  } else if ((head_ >= (256U << 10U) || (head_ > 0 && FRAMED_BUGGIFY(0.5))) &&
+             head_ * 2 >= out_.size()) {
+    // (Fault point: compact early, so the move is exercised on small data.)
     // Compact once the written prefix dominates, so the buffer stays bounded
     // by the backlog cap rather than growing with everything ever sent.
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(head_));
