@@ -79,18 +79,21 @@ bool Acceptor::admit(const net::Endpoint& peer) {
 
 void Acceptor::on_error(const net::SysError& error) {
   if (stopping_) {
-    // Out of descriptors while the stop accepts the queue: closing the
+    // An accept failed while the stop accepts the queue: closing the
     // listener would reset what is left in it. Shed it instead (each
-    // accepted and closed at once, with the spare descriptor), no pause.
-    if (error.code == EMFILE || error.code == ENFILE) {
-      spare_.reset();
-      for (std::size_t i = 0; i < kMaxAcceptsAtShutdown && ctx_.io.shed_one(); ++i) {
-        bump(ctx_.counters.refused);
-      }
-      spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-      log(LogLevel::warn, net::SysError{"accept4", error.code}.message() +
-                              " while stopping: shed the rest of the listen queue");
-    }
+    // accepted and closed at once; out of descriptors, with the spare), no
+    // pause. If even that fails, the close resets the rest: say so.
+    const bool out_of_fds = error.code == EMFILE || error.code == ENFILE;
+    if (out_of_fds) spare_.reset();
+    std::size_t shed = 0;
+    for (; shed < kMaxAcceptsAtShutdown && ctx_.io.shed_one(); ++shed) bump(ctx_.counters.refused);
+    if (out_of_fds) spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    const std::size_t left = ctx_.io.listener_queue();
+    log(LogLevel::warn, error.message() + " while stopping: shed " + std::to_string(shed) +
+                            " queued connection(s)" +
+                            (left > 0 && left != SIZE_MAX
+                                 ? "; " + std::to_string(left) + " left to be reset by the close"
+                                 : std::string()));
     return;
   }
   // Several accepts of a completion transport may fail in one batch: one

@@ -115,7 +115,10 @@ transport::Flow Conn::take_input(std::span<const std::byte> got) {
       !(state_ == State::draining && !session_.in_frame())) {
     // Stopped at the backlog cap: keep the rest for when the peer has
     // taken enough (resume_input). Reading stops meanwhile.
-    unread_.assign(got.begin() + static_cast<std::ptrdiff_t>(used.bytes), got.end());
+    // In front of what waits already (resume_input() hands out a read's
+    // worth at a time), in order.
+    unread_.insert(unread_.begin(), got.begin() + static_cast<std::ptrdiff_t>(used.bytes),
+                   got.end());
   }
   if (used.error != DecodeError::none) {
     bump(ctx_.counters.protocol_errors);
@@ -409,7 +412,8 @@ void Conn::begin_close(const std::string& why, LogLevel level) {
 
 void Conn::advance_close() {
   // A send still in flight has bytes to go out before the FIN.
-  if (state_ != State::closing || !socket_->out.empty() || socket_->sending) return;
+  // (pending() counts bytes sent straight from receive buffers too.)
+  if (state_ != State::closing || socket_->pending() > 0 || socket_->sending) return;
   if (peer_eof_) {
     // Nothing unread: close() sends a FIN after whatever the kernel still
     // holds for the peer, and no reset.
@@ -545,14 +549,21 @@ void Conn::on_deadline() {
 void Conn::resume_input() {
   if (resuming_ || ctx_.batch.conn != nullptr) return;
   resuming_ = true;
+  // A read's worth at a time: a completion transport may have appended a
+  // second receive, and one callback must never see more than a read, or
+  // its echo could pass the cap by more than one read.
+  const std::size_t piece = ctx_.config.read_chunk;
+  std::vector<std::byte> input;
   while (!unread_.empty() && open_phase() && pending_bytes() < ctx_.config.backlog_cap) {
-    std::vector<std::byte> input;
-    input.swap(unread_);
-    (void)take_input(input);
-    if (unread_.empty() && input.capacity() <= (1U << 20U)) {
-      unread_.swap(input);  // Keep the storage for next time.
+    if (unread_.size() <= piece) {
+      input.swap(unread_);
       unread_.clear();
+    } else {
+      input.assign(unread_.begin(), unread_.begin() + static_cast<std::ptrdiff_t>(piece));
+      unread_.erase(unread_.begin(), unread_.begin() + static_cast<std::ptrdiff_t>(piece));
     }
+    (void)take_input(input);
+    input.clear();
   }
   resuming_ = false;
   if (eof_deferred_ && unread_.empty() && state_ != State::closed) {

@@ -459,6 +459,7 @@ void SimTransport::deliver(std::size_t id, std::size_t max) {
   }
   if (c.s2c_send.empty() && c.server_fin && !c.fin_delivered) {
     c.fin_delivered = true;
+    c.fin_delivered_at = now();
     c.last_ack = now();
   }
 }

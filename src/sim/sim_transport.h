@@ -69,6 +69,7 @@ struct SimConn {
   bool peer_rst = false;           // The peer reset the connection.
   bool server_fin = false;         // The server shut down its write side.
   bool fin_delivered = false;      // ... and the peer's kernel has the FIN.
+  loop::TimePoint fin_delivered_at{};
   bool server_closed = false;      // The server closed its socket.
   bool server_rst = false;         // The server's close reset the connection.
   bool eof_read = false;           // The server read the peer's EOF.

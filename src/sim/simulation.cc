@@ -148,7 +148,8 @@ struct Facts {
   TimePoint closing_since{};
   std::string closing_why;
   std::uint64_t consumed_at_drain = UINT64_MAX;  // When the drain began.
-  std::string reason;                            // The close's.
+  bool header_done = false;  // The PROXY header was taken (or is not asked for).
+  std::string reason;        // The close's.
   bool judged = false;
   bool excused = false;  // The close may give up bytes it owed.
 };
@@ -241,12 +242,14 @@ void Run::on_log(util::LogLevel level, std::string_view message) {
   if (rest.starts_with("via proxy ")) {
     const std::string_view real = rest.substr(10, rest.find(' ', 10) - 10);
     alias_[addr] = conn_of(real);
+    facts_[conn_of(real)].header_done = true;
     return;
   }
   const auto alias = alias_.find(addr);
   const std::size_t conn = alias != alias_.end() ? alias->second : conn_of(addr);
   if (conn == SIZE_MAX) return;
   Facts& f = facts_[conn];
+  if (rest.find(": real address kept") != std::string_view::npos) f.header_done = true;
   if (rest.starts_with("closing: ")) {
     if (!f.closing) {
       f.closing = true;
@@ -299,6 +302,13 @@ void Run::judge_timeout(std::size_t conn, std::string_view why) {
   const auto ms = [](loop::Duration d) {
     return std::to_string(std::chrono::duration_cast<milliseconds>(d).count());
   };
+  if ((why.starts_with("idle timeout") && o.idle_timeout.count() == 0) ||
+      (why.starts_with("frame timeout") && o.frame_timeout.count() == 0) ||
+      (why.starts_with("PROXY header timeout") && o.proxy_timeout.count() == 0)) {
+    violation("conn " + std::to_string(conn) +
+              " closed for a timeout set to 0 (disabled): " + std::string(why));
+    return;
+  }
   if (why.starts_with("idle timeout")) {
     if (t < c.last_moved + o.idle_timeout) {
       violation("conn " + std::to_string(conn) + " closed as idle " + ms(t - c.last_moved) +
@@ -358,6 +368,18 @@ void Run::on_close(SimConn& c) {
     excused = true;  // A fault point: the backend refused.
   } else if (r.starts_with("closed: worker")) {
     excused = true;
+  }
+  if (!c.opened && !teardown_) {
+    // Refused at the accept: only the limit refuses here (every simulated
+    // peer may send a PROXY header), so it must really have been reached.
+    std::size_t kept = 0;
+    rig_->net().for_each_open([&](const transport::Socket&, const SimConn& o2) {
+      if (o2.opened) ++kept;
+    });
+    if (kept < o.max_conns) {
+      violation("conn " + std::to_string(c.id) + " refused with " + std::to_string(kept) +
+                " connection(s) open, under max-conns " + std::to_string(o.max_conns));
+    }
   }
   f.judged = true;
   f.excused = excused;
@@ -522,6 +544,34 @@ void Run::check_step() {
                       std::to_string(o.frame_timeout.count()) + " ms)");
           }
         }
+      }
+    }
+    if (!closing && c.opened && o.proxy_protocol && o.proxy_timeout.count() > 0 &&
+        (it == facts_.end() || !it->second.header_done) && t >= c.accepted_at + o.proxy_timeout) {
+      violation(
+          "conn " + std::to_string(c.id) + " still awaits its PROXY header " +
+          std::to_string(std::chrono::duration_cast<milliseconds>(t - c.accepted_at).count()) +
+          " ms after the accept (timeout " + std::to_string(o.proxy_timeout.count()) + " ms)");
+    }
+    if (c.fin_delivered && c.s2c_send.empty() && t > c.fin_delivered_at + std::chrono::seconds(1)) {
+      // §6.8: once the peer has every byte and the FIN, the close is due
+      // (the kernel is asked every 100 ms).
+      violation(
+          "conn " + std::to_string(c.id) + " still open " +
+          std::to_string(std::chrono::duration_cast<milliseconds>(t - c.fin_delivered_at).count()) +
+          " ms after its peer had every byte and the FIN");
+    }
+    if (!closing && c.opened && it != facts_.end() && it->second.consumed_at_drain != UINT64_MAX) {
+      // §6.7: with no frame begun when the drain began, the close begins at once.
+      const std::size_t header = header_of(c.id);
+      const std::uint64_t at = it->second.consumed_at_drain;
+      const bool in_frame =
+          header != SIZE_MAX &&
+          last_frame_end(peers_[peer_by_conn_.at(c.id)].script().frames, at) != at;
+      if (!in_frame) {
+        violation("conn " + std::to_string(c.id) +
+                  " had no frame begun when the drain began, "
+                  "yet is not closing");
       }
     }
     if (closing && t > it->second.closing_since + o.linger_time) {
