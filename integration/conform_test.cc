@@ -102,7 +102,10 @@ TEST_P(ConformBackends, PassesEveryCaseAgainstFramedServer) {
   EXPECT_EQ(last_line(r.out), std::to_string(passed) + " passed, 0 failed, 4 skipped");
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ConformBackends, ::testing::ValuesIn(backend_cases()),
+// The whole suite once per transport: the protocol's rules are the core's,
+// the I/O paths each transport's (the other backend cases only change the
+// poller or the worker count, which the Server and Reliability suites cover).
+INSTANTIATE_TEST_SUITE_P(Backends, ConformBackends, ::testing::ValuesIn(transport_cases()),
                          backend_case_name);
 
 TEST(Conform, PassesTheStrictCasesAgainstFramedServerWithShortTimeouts) {

@@ -84,6 +84,9 @@ class Reliability : public BackendTest {
   }
 };
 
+// The timing rules in real time, on one backend (see timing_cases()).
+class ReliabilityTiming : public Reliability {};
+
 // §6.2 and the linger: the frames before an oversize header are echoed in
 // full even while the client keeps writing and reads slowly, and the close
 // is a FIN after them, never a reset that destroys echoes in flight.
@@ -143,7 +146,7 @@ TEST_P(Reliability, DrainWithAPipeliningSlowReaderDeliversWholeFramesOnly) {
 
 // §6.4: the idle timeout counts bytes moving either way, and the peer
 // reading its echoes is movement even when the server has nothing to do.
-TEST_P(Reliability, IdleTimeoutSparesASteadySlowReader) {
+TEST_P(ReliabilityTiming, IdleTimeoutSparesASteadySlowReader) {
   start({"--idle-timeout", "1s"});
   auto fd = connect_small(server.port(), 16 << 10);
   ASSERT_TRUE(fd.valid());
@@ -162,7 +165,7 @@ TEST_P(Reliability, IdleTimeoutSparesASteadySlowReader) {
 // §6.4 with §6.8: an idle timeout that fires while echoes are queued closes
 // gracefully, so a peer that reads later still gets every byte the server
 // wrote, then a FIN, never a reset that destroys them.
-TEST_P(Reliability, AnIdleTimeoutNeverDestroysEchoesAlreadyWritten) {
+TEST_P(ReliabilityTiming, AnIdleTimeoutNeverDestroysEchoesAlreadyWritten) {
   start({"--idle-timeout", "500ms", "--linger-timeout", "10s"});
   auto fd = connect_small(server.port(), 16 << 10);
   ASSERT_TRUE(fd.valid());
@@ -185,7 +188,7 @@ TEST_P(Reliability, AnIdleTimeoutNeverDestroysEchoesAlreadyWritten) {
 
 // §6.5: the frame timeout measures the peer; it does not run while the
 // server itself has stopped reading for backpressure.
-TEST_P(Reliability, LargeFrameReadSlowlyCompletesUnderTheFrameTimeout) {
+TEST_P(ReliabilityTiming, LargeFrameReadSlowlyCompletesUnderTheFrameTimeout) {
   start({"--frame-timeout", "1s"});
   auto fd = connect_small(server.port(), 16 << 10);
   ASSERT_TRUE(fd.valid());
@@ -281,7 +284,7 @@ TEST_P(Reliability, MaxFrameZeroEchoesEmptyFramesAndRefusesOneByte) {
 
 // A peer that stops reading after a protocol error, with echoes still owed,
 // is dropped once it has acknowledged nothing for --linger-timeout.
-TEST_P(Reliability, ClosingPeerThatNeverReadsIsDropped) {
+TEST_P(ReliabilityTiming, ClosingPeerThatNeverReadsIsDropped) {
   start({"--linger-timeout", "300ms", "--idle-timeout", "0", "--max-frame", "64KiB"});
   auto fd = connect_small(server.port(), 4 << 10);
   ASSERT_TRUE(fd.valid());
@@ -316,7 +319,7 @@ TEST_P(Reliability, DrainEndsOnceEveryEchoIsDelivered) {
 
 // --linger-time bounds a close that keeps making slow progress: the server
 // gives up the connection (the kernel may still deliver what it holds).
-TEST_P(Reliability, LingerTimeBoundsASlowClose) {
+TEST_P(ReliabilityTiming, LingerTimeBoundsASlowClose) {
   start({"--linger-time", "1s", "--linger-timeout", "60s", "--max-frame", "64KiB"});
   auto fd = connect_small(server.port(), 16 << 10);
   ASSERT_TRUE(fd.valid());
@@ -336,7 +339,7 @@ TEST_P(Reliability, LingerTimeBoundsASlowClose) {
 
 // The idle clock moves on reads alone: header bytes that produce no echo
 // yet still count as activity.
-TEST_P(Reliability, IdleClockCountsReadsThatProduceNoEcho) {
+TEST_P(ReliabilityTiming, IdleClockCountsReadsThatProduceNoEcho) {
   start({"--idle-timeout", "900ms", "--frame-timeout", "0"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -353,7 +356,7 @@ TEST_P(Reliability, IdleClockCountsReadsThatProduceNoEcho) {
 
 // A connection that was active, then falls silent, is still closed by the
 // idle timeout: its timer is re-armed, not dropped, when activity moves it.
-TEST_P(Reliability, IdleTimeoutClosesAConnectionThatFellSilent) {
+TEST_P(ReliabilityTiming, IdleTimeoutClosesAConnectionThatFellSilent) {
   start({"--idle-timeout", "500ms"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -368,7 +371,7 @@ TEST_P(Reliability, IdleTimeoutClosesAConnectionThatFellSilent) {
 }
 
 // Idle 0 and frame 0 disable the timeouts.
-TEST_P(Reliability, ZeroDisablesBothTimeouts) {
+TEST_P(ReliabilityTiming, ZeroDisablesBothTimeouts) {
   start({"--idle-timeout", "0", "--frame-timeout", "0"});
   auto silent = connect_local(server.port());
   auto partial = connect_local(server.port());
@@ -386,7 +389,7 @@ TEST_P(Reliability, ZeroDisablesBothTimeouts) {
 
 // The frame timer stops when a frame ends: a connection idle between
 // frames is not cut by the frame timeout.
-TEST_P(Reliability, FrameTimerStopsAtTheEndOfAFrame) {
+TEST_P(ReliabilityTiming, FrameTimerStopsAtTheEndOfAFrame) {
   start({"--frame-timeout", "300ms", "--idle-timeout", "0"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -398,7 +401,7 @@ TEST_P(Reliability, FrameTimerStopsAtTheEndOfAFrame) {
 
 // One read that ends a frame and begins the next restarts the frame timer
 // for the new frame.
-TEST_P(Reliability, FrameTimerRestartsWhenOneReadEndsAFrameAndBeginsTheNext) {
+TEST_P(ReliabilityTiming, FrameTimerRestartsWhenOneReadEndsAFrameAndBeginsTheNext) {
   start({"--frame-timeout", "1500ms", "--idle-timeout", "0"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -418,7 +421,7 @@ TEST_P(Reliability, FrameTimerRestartsWhenOneReadEndsAFrameAndBeginsTheNext) {
 
 // The frame timeout counts from the frame's first byte: trickling bytes do
 // not restart it. A byte every 50 ms against 300 ms: cut after about six.
-TEST_P(Reliability, FrameTimeoutIsNotRestartedByTricklingBytes) {
+TEST_P(ReliabilityTiming, FrameTimeoutIsNotRestartedByTricklingBytes) {
   start({"--frame-timeout", "300ms", "--idle-timeout", "0"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -708,6 +711,8 @@ TEST(WorkerFailure, AFailedWorkerStopsTheServerWithExitOne) {
       << server.stderr_text();
 }
 
+INSTANTIATE_TEST_SUITE_P(Timing, ReliabilityTiming, ::testing::ValuesIn(timing_cases()),
+                         backend_case_name);
 INSTANTIATE_TEST_SUITE_P(Backends, Reliability, ::testing::ValuesIn(backend_cases()),
                          backend_case_name);
 

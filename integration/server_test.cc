@@ -62,6 +62,9 @@ class Server : public BackendTest {
   }
 };
 
+// The timing rules in real time, on one backend (see timing_cases()).
+class ServerTiming : public Server {};
+
 TEST_P(Server, EchoesFramesOfEverySizeFromZeroTo16MiB) {
   start();
   const std::vector<std::size_t> sizes{0,   1,    2,     3,     4,         5,
@@ -243,7 +246,7 @@ TEST_P(Server, EndOfInputMidFrameEchoesWhatArrivedThenCloses) {
   EXPECT_TRUE(server.wait_for_log("peer closed mid-frame", 5s)) << server.stderr_text();
 }
 
-TEST_P(Server, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
+TEST_P(ServerTiming, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
   start({"--idle-timeout", "600ms"});
   auto silent = connect_local(server.port());
   auto busy = connect_local(server.port());
@@ -262,7 +265,7 @@ TEST_P(Server, IdleTimeoutClosesASilentConnectionButNotABusyOne) {
   EXPECT_EQ(exchange(busy.get(), ping, ping.size(), false).received, ping);
 }
 
-TEST_P(Server, FrameTimeoutCutsAFrameThatArrivesTooSlowly) {
+TEST_P(ServerTiming, FrameTimeoutCutsAFrameThatArrivesTooSlowly) {
   start({"--frame-timeout", "300ms", "--idle-timeout", "0"});
   auto fd = connect_local(server.port());
   ASSERT_TRUE(fd.valid());
@@ -633,6 +636,8 @@ TEST_P(Server, ClientEchoesArgumentsAndStdinLinesAndReportsEarlyClose) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Server, ::testing::ValuesIn(backend_cases()), backend_case_name);
+INSTANTIATE_TEST_SUITE_P(Timing, ServerTiming, ::testing::ValuesIn(timing_cases()),
+                         backend_case_name);
 
 }  // namespace
 }  // namespace framed::test

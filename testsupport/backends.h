@@ -55,6 +55,18 @@ inline std::vector<BackendCase> backend_cases() {
   };
 }
 
+// One case: for the real-time tests of the timing rules. Those rules live in
+// the connection core, the same on every backend, and are proven at their
+// exact deadlines on the manual clock (tests/conn_test.cc, the simulator);
+// against the real binary one backend shows they are wired up.
+inline std::vector<BackendCase> timing_cases() { return {{"epoll", {"--backend", "epoll"}}}; }
+
+// One case per transport (readiness and completion): for suites that
+// exercise the protocol end to end rather than the I/O paths.
+inline std::vector<BackendCase> transport_cases() {
+  return {{"epoll", {"--backend", "epoll"}}, {"io_uring", {"--backend", "io_uring"}, true}};
+}
+
 inline std::string backend_case_name(const ::testing::TestParamInfo<BackendCase>& info) {
   return info.param.name;
 }
