@@ -58,9 +58,10 @@ int resolve_backend(Config& config) {
     }
     return 0;
   }
-  // auto is epoll: in bench/RESULTS.md (the paired table) io_uring saves
-  // 3-8% of the CPU per frame with many connections but spends 9% more on
-  // bulk frames, and auto cannot know the traffic in advance (README,
+  // auto is epoll: in bench/RESULTS.md (the paired tables, the new core's
+  // included) io_uring saves 7-9% of the CPU per frame with many
+  // connections but costs 2-3% more and 5-6% of the frames/s on pipelined
+  // and bulk frames, and auto cannot know the traffic in advance (README,
   // "Choosing a backend"). Were that to change, auto would probe io_uring
   // here and fall back to epoll with an info line.
   if (config.backend == Backend::automatic) config.backend = Backend::epoll;
