@@ -515,6 +515,45 @@ TEST(ConnRules, OutputAHandlerQueuesCountsAtOnceAndBoundsReadingChunks) {
   output_is_bounded_for(Delivery::chunks);
 }
 
+// §6.3 under backpressure: the client sends its requests and its EOF in one
+// go, and the service's replies fill the output to the cap, so most
+// requests (and the EOF behind them) wait. Once the client reads, every
+// request is answered, and then the EOF is acted on at once: the
+// connection closes without waiting for the idle timeout. (On the
+// readiness transport the EOF waits in the socket; an EOF that a completion
+// transport reports behind kept-back input takes Conn's deferred path,
+// which this test does not reach: see mutant conn-deferred-eof-lost.)
+TEST(ConnRules, AnEofBehindKeptBackInputClosesOnceEveryRequestIsAnswered) {
+  auto o = options();
+  o.idle_timeout = seconds(30);
+  constexpr std::size_t kReply = 100'000;
+  constexpr std::size_t kRequests = 40;
+  BigReply* service = nullptr;
+  Rig rig(o, nullptr, SimOptions{}, [&](Loop&) {
+    auto h = std::make_unique<BigReply>(kReply, Delivery::frames);
+    service = h.get();
+    return h;
+  });
+  const auto c = connect(rig);
+  std::vector<std::byte> requests;
+  for (std::size_t i = 0; i < kRequests; ++i) requests = cat(requests, frame("get key"));
+  ASSERT_EQ(rig.net().peer_send(c, requests), requests.size());
+  rig.net().peer_shutdown(c);
+  rig.advance(milliseconds(100));  // The client has not read yet.
+  ASSERT_LT(service->handled, kRequests) << "the cap held requests back";
+  std::size_t got = 0;
+  for (int i = 0; i < 2000 && !rig.net().conn(c).server_closed; ++i) {
+    got += rig.read_all(c).size();
+    rig.advance(milliseconds(1));
+  }
+  got += rig.read_all(c).size();
+  EXPECT_EQ(service->handled, kRequests);
+  EXPECT_EQ(got, kRequests * (kReply + 4));
+  EXPECT_TRUE(rig.net().conn(c).server_closed)
+      << "closed within 2 s of the last reply, not at the 30 s idle timeout";
+  EXPECT_FALSE(rig.net().conn(c).server_rst);
+}
+
 // §6.7 under a reconnect storm (issue 19, B1 and B2): every client that
 // completes its handshake while the stop accepts the queue, or in the
 // instant before the listener closes, would be reset by the close or would
