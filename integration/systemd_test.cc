@@ -336,6 +336,57 @@ TEST(ListenFds, VariablesForAnotherProcessAreIgnored) {
   expect_echo(fd.get(), "own listener", server);
 }
 
+// A socket the service manager passed stays the manager's: at the stop the
+// server closes its own descriptor but does not seal the socket (spec §6.7's
+// seal is for a listener the server owns), so clients that connect while
+// the next instance starts are queued for it, not dropped. Here the test is
+// the manager: it holds the listening socket, passes it as descriptor 3,
+// stops the server, and connects again.
+TEST(ListenFds, AnInheritedSocketStillQueuesClientsAfterTheServerStops) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);  // Inherited: no CLOEXEC.
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::uint16_t port = ntohs(addr.sin_port);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{listener};
+
+  ServerProcess server;
+  SpawnOptions options;
+  // bash moves the socket to descriptor 3 and names itself in LISTEN_PID;
+  // exec keeps that pid for the server.
+  const std::string move =
+      listener == 3 ? "" : "exec 3<&" + std::to_string(listener) + " " + std::to_string(listener) + "<&-; ";
+  options.args = {"-c", move + "export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\"",
+                  FRAMED_SERVER_PATH};
+  std::string error;
+  ASSERT_TRUE(server.start("/bin/bash", options, error)) << error;
+  EXPECT_NE(server.stderr_text().find("inherited"), std::string::npos) << server.stderr_text();
+  {
+    const net::UniqueFd fd = connect_local(port);
+    ASSERT_TRUE(fd.valid());
+    expect_echo(fd.get(), "served on the inherited socket", server);
+  }
+  server.send_signal(SIGTERM);
+  const auto status = server.wait_exit(15s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->exited && status->code == 0) << server.stderr_text();
+
+  // The next instance's client: its handshake completes in the manager's
+  // socket (a sealed socket would drop the SYN, and the connect time out).
+  const net::UniqueFd next = connect_local(port, "127.0.0.1", 2s);
+  EXPECT_TRUE(next.valid()) << "a client of the next instance was dropped";
+  pollfd p{listener, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 2000), 1) << "nothing queued on the manager's socket";
+}
+
 TEST(ListenFds, MalformedVariablesStopTheStartWithAReason) {
   std::string out;
   std::string err;
