@@ -3,6 +3,7 @@
 // at once, on every backend; and a service that takes whole frames never
 // sizes a buffer by the length a peer announces.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <string>
 #include <thread>
@@ -59,6 +60,30 @@ TEST_P(Service, LargeRepliesToAClientThatNeverReadsStayWithinTheBound) {
   const auto fd = clients.front().get();
   const Exchange ex = exchange(fd, {}, 80 * reply_frame.size(), false, 10'000ms);
   EXPECT_EQ(ex.received.size(), 80 * reply_frame.size());
+}
+
+// §6.3 under backpressure: a client sends 80 requests and its EOF in one go
+// and reads nothing for a while, so most requests (and the EOF behind them)
+// wait while the replies fill the output to the cap. Once it reads, it gets
+// every reply and then the server's close, without waiting for the idle
+// timeout (30 s here: reading gives up after 10 s without progress).
+TEST_P(Service, AnEofBehindHeldRequestsClosesOnceEveryRequestIsAnswered) {
+  start({"--reply-size", "100000", "--delivery", "frames", "--idle-timeout", "30s"});
+  std::vector<std::byte> requests;
+  for (int i = 0; i < 80; ++i) {
+    const auto f = frame_of("get key");
+    requests.insert(requests.end(), f.begin(), f.end());
+  }
+  const net::UniqueFd client = connect_small(server.port(), 4096);
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(write_all(client.get(), requests));
+  ASSERT_EQ(::shutdown(client.get(), SHUT_WR), 0);
+  std::this_thread::sleep_for(300ms);  // The server fills the output and holds the rest.
+  const Exchange ex = read_until_close(client.get(), 10'000ms);
+  EXPECT_EQ(ex.received.size(), 80 * (4 + 100000U));
+  EXPECT_TRUE(ex.eof && !ex.timed_out && !ex.reset)
+      << "eof " << ex.eof << ", timed out " << ex.timed_out << ", reset " << ex.reset << "\n"
+      << server.stderr_text();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Service, ::testing::ValuesIn(backend_cases()),
