@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "floor_listen.h"
 #include "net/socket.h"
 
 namespace {
@@ -24,24 +25,9 @@ struct Conn {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint16_t port = 0;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--port") == 0)
-      port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
-  }
-  signal(SIGPIPE, SIG_IGN);
-  std::vector<framed::net::Endpoint> eps;
-  std::string detail;
-  framed::net::UniqueFd listener;
-  if (!framed::net::resolve("127.0.0.1", port, true, eps, detail).ok() ||
-      !framed::net::listen_on(eps.front(), 4096, listener).ok()) {
-    std::perror("floor-epoll: listen");
-    return 1;
-  }
-  framed::net::Endpoint bound;
-  (void)framed::net::local_endpoint(listener.get(), bound);
-  std::printf("listening on %s\n", bound.to_string().c_str());
-  std::fflush(stdout);
+  const framed::net::UniqueFd listener = framed::bench::floor_listen(argc, argv, "floor-epoll");
+  if (!listener.valid()) return 1;
+  framed::bench::floor_announce(listener.get());
   const framed::net::UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
   epoll_event lev{EPOLLIN, {.ptr = nullptr}};
   epoll_ctl(ep.get(), EPOLL_CTL_ADD, listener.get(), &lev);

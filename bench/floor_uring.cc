@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "floor_listen.h"
 #include "net/socket.h"
 
 namespace {
@@ -50,20 +51,8 @@ void send_rest(io_uring& ring, Conn* c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint16_t port = 0;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--port") == 0)
-      port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
-  }
-  signal(SIGPIPE, SIG_IGN);
-  std::vector<framed::net::Endpoint> eps;
-  std::string detail;
-  framed::net::UniqueFd listener;
-  if (!framed::net::resolve("127.0.0.1", port, true, eps, detail).ok() ||
-      !framed::net::listen_on(eps.front(), 4096, listener).ok()) {
-    std::perror("floor-uring: listen");
-    return 1;
-  }
+  const framed::net::UniqueFd listener = framed::bench::floor_listen(argc, argv, "floor-uring");
+  if (!listener.valid()) return 1;
   io_uring ring{};
   io_uring_params p{};
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -78,10 +67,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  framed::net::Endpoint bound;
-  (void)framed::net::local_endpoint(listener.get(), bound);
-  std::printf("listening on %s\n", bound.to_string().c_str());
-  std::fflush(stdout);
+  framed::bench::floor_announce(listener.get());
   io_uring_sqe* sqe = io_uring_get_sqe(&ring);
   io_uring_prep_multishot_accept(sqe, listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
   io_uring_sqe_set_data64(sqe, kAccept);
