@@ -19,6 +19,14 @@ if grep -rq -e "$src" -e "$build" "$work/prefix/lib/cmake/framed"; then
   exit 1
 fi
 
+# liburing is named by its runtime library's path, never as `uring`, which
+# only liburing-dev's link satisfies.
+if grep -Eq '[";]uring[";]' "$work/prefix/lib/cmake/framed/framedTargets.cmake"; then
+  echo "consumer: the package links liburing by name (needs liburing-dev):" >&2
+  grep -n uring "$work/prefix/lib/cmake/framed/framedTargets.cmake" >&2
+  exit 1
+fi
+
 # The examples, copied out of the tree so that nothing there is reachable.
 cp -r "$src/examples" "$work/examples"
 cmake -S "$work/examples" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
@@ -41,4 +49,8 @@ pid=
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 c++ -o "$work/decode-pc" "$work/examples/decode/decode.cc" $(pkg-config --cflags --libs framed)
 "$work/decode-pc"
+# And a server program with pkg-config alone (framed-server.pc).
+c++ -o "$work/broadcast-pc" "$work/examples/broadcast/main.cc" "$work/examples/broadcast/options.cc" \
+  $(pkg-config --cflags --libs framed-server)
+"$work/broadcast-pc" --version
 echo "consumer: installed package, CMake and pkg-config builds all work"

@@ -5,10 +5,20 @@
 //
 //   reply-service --reply-size 100000 --delivery frames --port 0 --backend epoll
 //
+// --idle-thread yes starts a thread before serve() that blocks no signal,
+// as a program's own threads may (a logger, a metrics pusher), and once
+// serve() returns says on stderr whether SIGTERM is still blocked in the
+// calling thread ("after serve: SIGTERM blocked").
+//
 // It stands for the services users build: replies larger than requests
 // (a key-value store's reads) are what the echo never exercises.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +55,7 @@ class Reply final : public framed::Handler {
 int main(int argc, char** argv) {
   std::size_t reply_size = 0;
   framed::Delivery delivery = framed::Delivery::frames;
+  bool idle_thread = false;
   int i = 1;
   for (; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--reply-size") == 0) {
@@ -52,6 +63,8 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--delivery") == 0) {
       delivery = std::strcmp(argv[i + 1], "chunks") == 0 ? framed::Delivery::chunks
                                                          : framed::Delivery::frames;
+    } else if (std::strcmp(argv[i], "--idle-thread") == 0) {
+      idle_thread = std::strcmp(argv[i + 1], "yes") == 0;
     } else {
       break;
     }
@@ -66,6 +79,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.name = "reply-service";
-  return framed::serve(
+  if (idle_thread) {
+    std::thread([] {
+      sigset_t none;
+      sigemptyset(&none);
+      pthread_sigmask(SIG_SETMASK, &none, nullptr);
+      for (;;) ::pause();
+    }).detach();
+  }
+  const int rc = framed::serve(
       config, [&](framed::Loop&) { return std::make_unique<Reply>(reply_size, delivery); });
+  if (idle_thread) {
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    std::fprintf(stderr, "after serve: SIGTERM %s\n",
+                 sigismember(&mask, SIGTERM) == 1 ? "blocked" : "not blocked");
+  }
+  return rc;
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <csignal>
+
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,6 +116,32 @@ TEST(ServiceFrames, AFrameAnnouncingFourGibIsBufferedOnlyAsItArrives) {
   const auto ping = frame_of("ping");
   const Exchange ex = exchange(other.get(), ping, ping.size(), false);
   EXPECT_EQ(ex.received, ping);
+}
+
+// A program's own thread, started before serve() and blocking no signal,
+// does not make SIGTERM or SIGUSR1 fatal: serve() takes them in whichever
+// thread the kernel picks (it blocked them in its own thread only, so the
+// other thread took the default action: exit 143 with no drain, and 138
+// for SIGUSR1), and gives the caller its signal mask back.
+TEST(ServiceSignals, AThreadStartedBeforeServeDoesNotTurnSignalsFatal) {
+  ServerProcess server;
+  SpawnOptions options;
+  options.args = {"--idle-thread", "yes", "--port", "0", "--backend", "epoll"};
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_REPLY_SERVICE_PATH, options, error)) << error;
+  auto fd = connect_local(server.port());
+  ASSERT_TRUE(fd.valid());
+  server.send_signal(SIGUSR1);
+  ASSERT_TRUE(server.wait_for_log("counters (SIGUSR1)", 5s)) << server.stderr_text();
+  server.send_signal(SIGTERM);
+  const auto status = server.wait_exit(10s);
+  ASSERT_TRUE(status.has_value()) << server.stderr_text();
+  EXPECT_EQ(status->code, 0) << server.stderr_text();
+  EXPECT_TRUE(read_until_close(fd.get(), 5s).eof) << "the connection was drained";
+  EXPECT_NE(server.stderr_text().find("shutdown complete"), std::string::npos)
+      << server.stderr_text();
+  EXPECT_NE(server.stderr_text().find("after serve: SIGTERM not blocked"), std::string::npos)
+      << server.stderr_text();
 }
 
 }  // namespace

@@ -15,7 +15,14 @@
 //       c.send(chunk.payload);
 //     }
 //   };
-//   return framed::serve(options, [](framed::Loop&) { return std::make_unique<Echo>(); });
+//   framed::Server server(options, [](framed::Loop&) { return std::make_unique<Echo>(); });
+//   if (framed::Error e = server.start()) { /* e.message says why */ }
+//   // ... server.port(), then from any thread: server.stop();
+//   framed::StopReport report = server.wait();
+//
+// framed::Server owns nothing of the process: no signal handlers, no
+// stdout, no rlimits, no environment. framed::serve() is the program-level
+// wrapper that adds them (signals, systemd, "listening on" on stdout).
 //
 // Threading: each worker calls its own handler from its own thread only;
 // a Connection and a Loop may be used only from their worker's callbacks.
@@ -46,12 +53,17 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // Address or name to listen on.
-  std::uint16_t port = 7777;       // 0 picks a free port (printed).
-  // Honour systemd's protocols when their variables are set: listen on the
-  // one socket passed by socket activation (LISTEN_FDS; host and port are
-  // then ignored, every worker shares it) and report readiness and the
-  // drain over NOTIFY_SOCKET (Type=notify). Inert when they are unset.
-  bool systemd = true;
+  std::uint16_t port = 7777;       // 0 picks a free port (Server::port()).
+  // A listening TCP socket to serve instead of binding host and port (for
+  // example one a service manager passed). The server takes it over: it is
+  // made non-blocking, shared by every worker, and closed when the server
+  // is destroyed; the stop leaves it accepting into its queue, for a next
+  // owner. -1: bind host and port.
+  int listen_fd = -1;
+  // serve() only: honour systemd's protocols when their variables are set
+  // (socket activation through LISTEN_FDS becomes listen_fd; readiness and
+  // the drain are reported over NOTIFY_SOCKET). framed-server sets it.
+  bool systemd = false;
   std::size_t max_conns = 1024;                     // One limit across all workers.
   std::chrono::milliseconds idle_timeout{60'000};   // 0 disables.
   std::chrono::milliseconds frame_timeout{30'000};  // 0 disables.
@@ -75,7 +87,8 @@ struct ServerOptions {
   // writes into them. Fewer than the connections receiving at once only
   // costs receives re-armed in turn, never data.
   unsigned uring_buffers = 128;
-  std::size_t workers = 1;
+  std::size_t workers = 1;  // At least 1.
+  // serve() only: the process's log level (see set_log_level()).
   LogLevel log_level = LogLevel::info;
   // The program's name in its start-up log line.
   std::string name = "framed-server";
@@ -119,7 +132,9 @@ class Loop;
 // on_close; use it only from callbacks of its own loop.
 class Connection {
  public:
-  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }           // Unique per loop.
+  // Unique within its server, never reused: id() % workers is the index
+  // of its loop.
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] const std::string& peer() const noexcept { return peer_; }  // "1.2.3.4:5"
   [[nodiscard]] Loop& loop() const noexcept { return *loop_; }
 
@@ -193,12 +208,93 @@ class Handler {
 // thread, before any worker starts.
 using HandlerFactory = std::function<std::unique_ptr<Handler>(Loop&)>;
 
-// Listens (or takes the socket systemd passed), prints "listening on
-// HOST:PORT" on stdout, tells systemd READY=1 if it asked, and serves until a
-// SIGINT or SIGTERM drain completes (SIGUSR1 logs the counters). Raises
-// RLIMIT_NOFILE to fit max_conns, or lowers the limit with a warning.
-// Returns the process exit status: 0 after a drain, 1 when it cannot start
-// (the reason on stderr) or after a second signal.
+// Why something could not be done; empty (false) when it was done.
+struct Error {
+  std::string message;  // "cannot listen on 127.0.0.1 port 80: Permission denied"
+  explicit operator bool() const noexcept { return !message.empty(); }
+};
+
+// How a server's run ended (Server::wait()).
+struct StopReport {
+  // Every connection closed by itself within the drain timeout: nothing was
+  // cut, no worker failed, and abort() was not called.
+  bool drained = false;
+  std::size_t cut = 0;   // Connections the server closed at the drain timeout or abort().
+  bool aborted = false;  // abort() ended the run.
+  bool failed = false;   // A worker's loop failed (logged); every worker was stopped.
+  Error error;           // run() only: why start() failed.
+};
+
+// One frame server: its listeners, its workers (a thread and an event loop
+// each) and their connections. Two Servers share nothing; each may be
+// started, stopped and waited for independently. It touches nothing of the
+// process beyond the threads and descriptors it owns (no signal handlers,
+// no stdout, no rlimits, no environment); logs go through the process's
+// one log (set_log_level()).
+class Server {
+ public:
+  // Nothing happens until start(); `make_handler` is called once per worker
+  // during start(), on the calling thread.
+  Server(ServerOptions options, HandlerFactory make_handler);
+  // A server still running is aborted and waited for.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Checks the options, binds (or takes options.listen_fd), makes every
+  // worker and starts their threads. Returns an empty Error once the
+  // listeners accept (a connection made after start() returns is served),
+  // or why not, having undone everything (the server may not be started
+  // again). Call it once.
+  Error start();
+  // The port listened on (the real one when options.port was 0); 0 before
+  // start().
+  [[nodiscard]] std::uint16_t port() const noexcept;
+  // Every address listened on, as "127.0.0.1:7777" or "[::1]:7777".
+  [[nodiscard]] std::vector<std::string> addresses() const;
+
+  // Begins the drain (spec/PROTOCOL.md §6.7): listeners close, every
+  // connection finishes the frame in progress and closes; those still open
+  // after `drain_timeout` are cut. Safe from any thread, a handler's
+  // included, and more than once (a later call may only bring the end
+  // nearer). Does not wait: wait() does.
+  void stop(std::chrono::milliseconds drain_timeout);
+  void stop();  // With options.drain_timeout.
+  // Stops at once: every connection is closed, whatever it owes. Safe from
+  // any thread.
+  void abort();
+  // Blocks until every worker has finished (after stop() or abort(), or a
+  // worker's failure) and joins them. Returns how the run ended; a second
+  // call returns the same. From one thread, never a worker's.
+  StopReport wait();
+  // start(), then wait(); a start error is in the report's `error`.
+  StopReport run();
+
+  // Connections open now, across every worker. Safe from any thread.
+  [[nodiscard]] std::size_t open_connections() const noexcept;
+
+  struct Impl;  // The library's internals (src/server/server_impl.h).
+  friend Impl& server_impl(Server& s) noexcept { return *s.impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sets the level of the process's one log (stderr, one line per event).
+// Call it before starting a server.
+void set_log_level(LogLevel level) noexcept;
+
+// The program-level wrapper: sets the log level, raises RLIMIT_NOFILE to
+// fit max_conns (or lowers the limit, with a warning), takes the socket
+// systemd passed if options.systemd says so, runs a Server, prints
+// "listening on HOST:PORT" on stdout (unless log_level is off), tells
+// systemd READY=1 if it asked, and serves until a SIGINT or SIGTERM drain
+// completes (SIGUSR1 logs the counters). It handles those signals in
+// whichever thread receives them, and restores the signal dispositions and
+// the calling thread's mask before it returns. Returns the process exit
+// status: 0 after a drain (one that cut connections says so in the log), 1
+// when it cannot start (the reason on stderr, whatever the log level: a
+// program that cannot start says why) or after a second signal.
 int serve(const ServerOptions& options, const HandlerFactory& make_handler);
 
 }  // namespace framed

@@ -11,7 +11,8 @@ Conn& ConnTable::create(Context& ctx, transport::Socket& socket, std::string pee
     slot = slots_.size();
     slots_.emplace_back();
   }
-  const std::uint64_t id = next_id_++;
+  const std::uint64_t id = next_id_;
+  next_id_ += stride_;
   slots_[slot] = std::make_unique<Conn>(ctx, socket, id, slot, std::move(peer));
   slot_of_[id] = slot;
   ++count_;

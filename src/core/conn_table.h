@@ -1,5 +1,5 @@
-// The connections of one worker: a slot each, an id each (unique per
-// worker, never reused), lookup by id, iteration. A connection released
+// The connections of one worker: a slot each, an id each (unique across
+// the server's workers, never reused), lookup by id, iteration. A connection released
 // (closed) leaves its slot and its id at once but stays allocated until
 // collect(), at the end of the loop's turn, so that code still holding a
 // reference in this turn (a caller up the stack, the dirty list) never
@@ -17,6 +17,12 @@ namespace framed::core {
 
 class ConnTable {
  public:
+  // The table of worker `index` of `workers`: its ids are index + k *
+  // workers (k >= 1), so no two workers share one and id % workers names
+  // the worker.
+  explicit ConnTable(std::size_t index = 0, std::size_t workers = 1) noexcept
+      : next_id_(workers + index), stride_(workers) {}
+
   // Creates a connection on `socket` named `peer` in a free slot, with the
   // next id. The table owns it.
   Conn& create(Context& ctx, transport::Socket& socket, std::string peer);
@@ -46,7 +52,8 @@ class ConnTable {
   std::unordered_map<std::uint64_t, std::size_t> slot_of_;
   std::vector<std::unique_ptr<Conn>> released_;
   std::size_t count_ = 0;
-  std::uint64_t next_id_ = 1;
+  std::uint64_t next_id_;
+  std::uint64_t stride_;
 };
 
 }  // namespace framed::core

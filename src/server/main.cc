@@ -9,6 +9,7 @@
 
 int main(int argc, char** argv) {
   framed::server::Config config;
+  config.systemd = true;  // Socket activation and readiness when systemd asks.
   std::string message;
   switch (framed::server::parse_args(argc, argv, config, message)) {
     case framed::server::ParseOutcome::help:

@@ -1,28 +1,77 @@
 #include "server/signals.h"
 
-#include <sys/signalfd.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
-#include <csignal>
 
 namespace framed::server {
+namespace {
+
+constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGUSR1};
+
+// What the handler may touch: lock-free atomics and write(2), both
+// async-signal-safe. One source at a time owns them.
+std::atomic<std::uint32_t> g_counts[3];
+std::atomic<int> g_wake_fd{-1};
+std::atomic<bool> g_open{false};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int>::is_always_lock_free);
+
+extern "C" void on_signal(int signo) {
+  const int saved = errno;  // The interrupted code may be about to read it.
+  for (int i = 0; i < 3; ++i) {
+    if (kSignals[i] == signo) g_counts[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (const int fd = g_wake_fd.load(std::memory_order_relaxed); fd >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
+  }
+  errno = saved;
+}
+
+}  // namespace
 
 net::SysError SignalSource::open() {
+  if (g_open.exchange(true)) return {"SignalSource::open (another is open)", EBUSY};
+  fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!fd_) {
+    g_open.store(false);
+    return {"eventfd", errno};
+  }
+  for (auto& c : g_counts) c.store(0, std::memory_order_relaxed);
+  g_wake_fd.store(fd_.get(), std::memory_order_release);
+  struct sigaction act {};
+  act.sa_handler = on_signal;
+  act.sa_flags = SA_RESTART;
+  sigemptyset(&act.sa_mask);
+  for (int signo : kSignals) sigaddset(&act.sa_mask, signo);  // One at a time.
+  for (int i = 0; i < 3; ++i) {
+    if (sigaction(kSignals[i], &act, &old_[i]) != 0) {
+      const int err = errno;
+      for (int j = 0; j < i; ++j) sigaction(kSignals[j], &old_[j], nullptr);
+      g_wake_fd.store(-1);
+      g_open.store(false);
+      return {"sigaction", err};
+    }
+  }
   sigset_t set;
   sigemptyset(&set);
-  for (int signo : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&set, signo);
-  // pthread_sigmask, not sigprocmask: the mask is per thread, and threads
-  // started later inherit it.
-  if (const int rc = pthread_sigmask(SIG_BLOCK, &set, nullptr); rc != 0) {
-    return {"pthread_sigmask", rc};
-  }
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset(&ignore.sa_mask);
-  if (sigaction(SIGPIPE, &ignore, nullptr) != 0) return {"sigaction", errno};
-  fd_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!fd_) return {"signalfd", errno};
+  for (int signo : kSignals) sigaddset(&set, signo);
+  (void)pthread_sigmask(SIG_UNBLOCK, &set, &old_mask_);
+  installed_ = true;
   return {};
+}
+
+SignalSource::~SignalSource() {
+  if (!installed_) return;
+  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  (void)pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  g_wake_fd.store(-1, std::memory_order_release);
+  g_open.store(false);
 }
 
 SignalPlan plan_for(const SignalCounts& got, bool draining) noexcept {
@@ -36,22 +85,13 @@ SignalPlan plan_for(const SignalCounts& got, bool draining) noexcept {
 }
 
 SignalCounts SignalSource::take() {
-  SignalCounts out;
-  signalfd_siginfo info[16];
-  for (;;) {
-    const ssize_t n = ::read(fd_.get(), info, sizeof info);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    const auto count = static_cast<std::size_t>(n) / sizeof info[0];
-    for (std::size_t i = 0; i < count; ++i) {
-      switch (static_cast<int>(info[i].ssi_signo)) {
-        case SIGINT: ++out.interrupt; break;
-        case SIGTERM: ++out.terminate; break;
-        case SIGUSR1: ++out.user1; break;
-        default: break;
-      }
-    }
+  std::uint64_t n = 0;
+  while (::read(fd_.get(), &n, sizeof n) < 0 && errno == EINTR) {
   }
+  SignalCounts out;
+  out.interrupt = g_counts[0].exchange(0, std::memory_order_relaxed);
+  out.terminate = g_counts[1].exchange(0, std::memory_order_relaxed);
+  out.user1 = g_counts[2].exchange(0, std::memory_order_relaxed);
   return out;
 }
 

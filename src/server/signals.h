@@ -1,10 +1,14 @@
-// Signals, taken in one place. open() blocks SIGINT, SIGTERM and SIGUSR1 in
-// the calling thread before any other thread exists (threads inherit the
-// mask), so no worker is ever interrupted by them; the main thread reads
-// them from a signalfd. Each kind is counted on its own, so a flood of one
-// (SIGUSR1) cannot hide another (SIGTERM).
+// framed::serve()'s signals (program-level: the library's Server never
+// touches them). open() installs handlers for SIGINT, SIGTERM and SIGUSR1
+// that count each kind and wake fd(), so a signal is taken whichever thread
+// the kernel chooses for it: the caller's, or any thread the program
+// started before serve(), which may not block them. (Workers block every
+// signal; see Runtime::start.) Each kind is counted on its own, so a flood
+// of one (SIGUSR1) cannot hide another (SIGTERM). The destructor puts the
+// previous handlers back.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 
 #include "net/fd.h"
@@ -37,19 +41,28 @@ struct SignalPlan {
 
 class SignalSource {
  public:
-  // Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread, ignores
-  // SIGPIPE (a vanished peer costs an EPIPE, not the process) and opens a
-  // non-blocking signalfd for the three. Returns the failing call, if any.
+  SignalSource() = default;
+  ~SignalSource();
+  SignalSource(const SignalSource&) = delete;
+  SignalSource& operator=(const SignalSource&) = delete;
+
+  // Installs the handlers (SA_RESTART) and unblocks the three signals in
+  // the calling thread, keeping the previous handlers and mask for the
+  // destructor. One SignalSource may be open in a process at a time.
+  // Returns the failing call, if any (and installs nothing).
   net::SysError open();
 
-  // Readable when a signal is pending.
+  // Readable when a signal has arrived since the last take().
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
-  // Takes every pending signal without blocking and counts them.
+  // Takes the counts of the signals that arrived, without blocking.
   SignalCounts take();
 
  private:
   net::UniqueFd fd_;
+  bool installed_ = false;
+  struct sigaction old_[3] {};
+  sigset_t old_mask_{};
 };
 
 }  // namespace framed::server

@@ -1,5 +1,6 @@
 #include "server/worker.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "util/buggify.h"
@@ -17,7 +18,11 @@ std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count
 
 Worker::Worker(std::size_t index, const ServerOptions& config, loop::Clock& clock,
                core::ConnLimit& limit)
-    : index_(index), config_(config), clock_(clock), limit_(limit) {}
+    : index_(index),
+      config_(config),
+      clock_(clock),
+      table_(index, std::max<std::size_t>(config.workers, 1)),
+      limit_(limit) {}
 
 Worker::~Worker() {
   // Connections refer to the context, the loop's timers and the transport:
@@ -91,6 +96,7 @@ bool Worker::turn(int& rc) {
 
 void Worker::teardown() {
   io_->close_listener();
+  cut_ += table_.size();
   table_.for_each([](core::Conn& c) { c.force_close("closed: worker stopping", LogLevel::debug); });
   core::Conn::process_dirty(*ctx_);
   table_.collect();
@@ -98,7 +104,16 @@ void Worker::teardown() {
 }
 
 void Worker::begin_shutdown(loop::TimePoint deadline) {
-  if (draining_) return;
+  if (draining_) {
+    if (!done_ && deadline < loop_->timers().deadline(drain_timer_)) {
+      if (deadline <= loop_->now()) {
+        drain_expired();
+      } else {
+        loop_->timers().schedule(drain_timer_, deadline);
+      }
+    }
+    return;
+  }
   draining_ = true;
   ctx_->shutting_down = true;
   const std::uint64_t before = counters_.accepted.load(std::memory_order_relaxed);
@@ -125,6 +140,7 @@ void Worker::drain_expired() {
                             " expired: force-closing " + std::to_string(table_.size()) +
                             " connection(s)");
   }
+  cut_ += table_.size();
   table_.for_each([](core::Conn& c) { c.force_close("drain timeout", LogLevel::debug); });
   done_ = true;
   io_->wake();

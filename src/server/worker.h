@@ -66,7 +66,8 @@ class Worker final : public framed::Loop, private transport::Sink {
   // On the worker's thread (through post()): begins the drain, due to end
   // at `deadline`: the listener's queue is accepted and the listener
   // closed, then every connection finishes its frame in progress and
-  // closes (spec/PROTOCOL.md §6.7).
+  // closes (spec/PROTOCOL.md §6.7). Once draining, a call only moves the
+  // end nearer.
   void begin_shutdown(loop::TimePoint deadline);
   // On the worker's thread: run() returns 1 after this turn.
   void request_exit() noexcept {
@@ -76,6 +77,9 @@ class Worker final : public framed::Loop, private transport::Sink {
 
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::size_t worker_index() const noexcept { return index_; }
+  // Connections this worker closed at the drain's end or at an exit,
+  // whatever they still owed. Read once run() has returned.
+  [[nodiscard]] std::size_t cut() const noexcept { return cut_; }
 
   // The pieces, for tests and the simulator (worker's thread only).
   [[nodiscard]] loop::EventLoop& event_loop() noexcept { return *loop_; }
@@ -121,6 +125,7 @@ class Worker final : public framed::Loop, private transport::Sink {
   core::ConnLimit& limit_;
   std::unique_ptr<Handler> handler_;
   loop::TimerQueue::Id drain_timer_;
+  std::size_t cut_ = 0;
   bool draining_ = false;
   bool done_ = false;
   bool exit_ = false;

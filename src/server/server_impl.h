@@ -1,0 +1,29 @@
+// framed::Server's insides, for the library's own program-level code
+// (serve.cc), which drives the runtime's stop and reports directly.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "framed/server.h"
+#include "net/socket.h"
+#include "server/runtime.h"
+
+namespace framed {
+
+struct Server::Impl {
+  ServerOptions options;
+  HandlerFactory make_handler;
+  std::mutex mutex;  // Guards `runtime` against stop()/abort() from other threads.
+  std::unique_ptr<server::Runtime> runtime;
+  net::Endpoint bound;
+  bool started = false;  // start() was called (successfully or not).
+};
+
+namespace server {
+
+// The runtime of a started server; null before start() or after it failed.
+inline Runtime* runtime_of(framed::Server::Impl& impl) noexcept { return impl.runtime.get(); }
+
+}  // namespace server
+}  // namespace framed
