@@ -238,6 +238,64 @@ TEST(ServerApi, ConnectionIdsAreUniqueAcrossWorkers) {
   EXPECT_EQ(unique.size(), seen.ids.size());
 }
 
+// for_each_loop reaches every worker, each on its own thread; a task
+// posted from outside to a connection's handle wakes its loop and sends.
+TEST(ServerApi, TasksReachEveryLoopAndAConnectionByHandle) {
+  struct Shared {
+    std::mutex mutex;
+    std::vector<Loop*> loops;
+    std::vector<ConnectionHandle> opened;
+  } shared;
+  class Remember final : public Handler {
+   public:
+    explicit Remember(Shared& s) : s_(s) {}
+    void on_open(Connection& c) override {
+      const std::lock_guard<std::mutex> lock(s_.mutex);
+      s_.opened.push_back(c.handle());
+    }
+
+   private:
+    Shared& s_;
+  };
+  ServerOptions o = quiet_options();
+  o.workers = 3;
+  Server s(o, [&shared](Loop& l) {
+    shared.loops.push_back(&l);
+    return std::make_unique<Remember>(shared);
+  });
+  ASSERT_FALSE(s.start());
+  ASSERT_EQ(shared.loops.size(), 3U);
+  std::mutex m;
+  std::set<std::size_t> reached;
+  bool all_on_own_thread = true;
+  s.for_each_loop([&](Loop& l) {
+    const std::lock_guard<std::mutex> lock(m);
+    reached.insert(l.index());
+    all_on_own_thread = all_on_own_thread && l.on_loop_thread();
+  });
+  auto fd = connect_local(s.port());
+  ASSERT_TRUE(fd.valid());
+  ConnectionHandle h;
+  for (int i = 0; i < 2000 && !h.valid(); ++i) {
+    {
+      const std::lock_guard<std::mutex> lock(shared.mutex);
+      if (!shared.opened.empty()) h = shared.opened.front();
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(h.valid());
+  EXPECT_FALSE(shared.loops[0]->on_loop_thread()) << "this is not a loop's thread";
+  EXPECT_TRUE(shared.loops[0]->post_to(
+      h, [](Connection& c) { c.send_frame(std::as_bytes(std::span("pushed", 6))); }));
+  const auto expected = frame_of("pushed");
+  const auto ex = test::exchange(fd.get(), {}, expected.size(), false, 5000ms);
+  EXPECT_EQ(ex.received, expected);
+  s.stop();
+  (void)s.wait();
+  EXPECT_EQ(reached, (std::set<std::size_t>{0, 1, 2}));
+  EXPECT_TRUE(all_on_own_thread);
+}
+
 // serve(), the program-level wrapper, with the log off writes nothing to
 // stdout (it printed "listening on"), leaves SIGPIPE as it was (it ignored
 // it for the whole process), and gives the caller back its signal mask and

@@ -35,6 +35,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framed/decoder.h"
@@ -128,8 +129,21 @@ struct Chunk {
 
 class Loop;
 
+// Names a connection from anywhere (another worker, another thread) without
+// pointing at it: Loop::post_to() finds the connection on its own loop when
+// the task runs, and refuses a handle whose connection has closed (ids are
+// never reused, so a stale handle never reaches a newer connection).
+struct ConnectionHandle {
+  std::size_t loop = 0;  // The index of the connection's loop.
+  std::uint64_t id = 0;  // Its Connection::id(); 0 names nothing.
+  [[nodiscard]] bool valid() const noexcept { return id != 0; }
+  friend bool operator==(const ConnectionHandle&, const ConnectionHandle&) = default;
+};
+
 // A connection, as a handler sees it. Valid from on_open to the end of
-// on_close; use it only from callbacks of its own loop.
+// on_close; use it only on its own loop's thread (its callbacks, its
+// timers, tasks posted to it). A call from another thread is refused (a
+// send returns false) with an error in the log, and touches nothing.
 class Connection {
  public:
   // Unique within its server, never reused: id() % workers is the index
@@ -137,6 +151,31 @@ class Connection {
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] const std::string& peer() const noexcept { return peer_; }  // "1.2.3.4:5"
   [[nodiscard]] Loop& loop() const noexcept { return *loop_; }
+  // How to reach this connection later, from any thread (Loop::post_to()).
+  [[nodiscard]] ConnectionHandle handle() const noexcept;
+
+  // Per-connection state of the handler's own: a T made from `args`,
+  // replacing any earlier one, owned by the connection and destroyed with
+  // it, after on_close (so on_close may still read it). Returns it.
+  template <typename T, typename... Args>
+  T& emplace_context(Args&&... args) {
+    context_.reset();
+    T* made = new T(std::forward<Args>(args)...);
+    context_ = ContextPtr(made, ContextDeleter{[](void* p) { delete static_cast<T*>(p); }});
+    context_type_ = type_tag<T>();
+    return *made;
+  }
+  // The context set with emplace_context<T>(); null when none is set or it
+  // is not a T.
+  template <typename T>
+  [[nodiscard]] T* context() const noexcept {
+    return context_type_ == type_tag<T>() ? static_cast<T*>(context_.get()) : nullptr;
+  }
+  // Destroys the context now, if any.
+  void reset_context() noexcept {
+    context_.reset();
+    context_type_ = nullptr;
+  }
 
   // Queues bytes for the peer, after everything sent before. Bytes that lie
   // in the buffer being delivered to this connection's handler are sent
@@ -165,19 +204,101 @@ class Connection {
   void set_peer(std::string peer) { peer_ = std::move(peer); }
 
  private:
+  struct ContextDeleter {
+    void (*destroy)(void*) = nullptr;
+    void operator()(void* p) const noexcept {
+      if (destroy != nullptr) destroy(p);
+    }
+  };
+  using ContextPtr = std::unique_ptr<void, ContextDeleter>;
+  // One address per type, the same in every translation unit (an inline
+  // function's static), so context<T>() needs no RTTI.
+  template <typename T>
+  static const void* type_tag() noexcept {
+    static const char tag = 0;
+    return &tag;
+  }
+
   std::uint64_t id_;
   std::string peer_;
   Loop* loop_;
+  ContextPtr context_{nullptr, ContextDeleter{}};
+  const void* context_type_ = nullptr;
 };
 
-// One worker's event loop, as a handler sees it.
+// A timer set with Loop::after() or Loop::every(). It is cancelled by
+// cancel(), by destroying the handle, or by assigning another timer to it:
+// a timer never outlives the object that keeps its handle. The handle must
+// not outlive its loop (its server), and is used on the loop's thread only.
+class Timer {
+ public:
+  Timer() noexcept = default;
+  Timer(Timer&& other) noexcept;
+  Timer& operator=(Timer&& other) noexcept;
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // Stops the timer: its callback will not run again. Harmless on a timer
+  // that has fired, was cancelled, or was never set.
+  void cancel() noexcept;
+  // True while the callback is still to run: an after() timer until it
+  // fires, an every() timer until it is cancelled.
+  [[nodiscard]] bool active() const noexcept;
+
+ private:
+  friend class Loop;
+  Loop* loop_ = nullptr;
+  std::uint32_t index_ = UINT32_MAX;
+  std::uint32_t generation_ = 0;
+};
+
+// One worker's event loop, as a handler sees it. Everything here is for
+// the loop's own thread (its handler's callbacks, its timers, its tasks)
+// except what says "any thread". A callback that throws (a timer's, a
+// task's) is logged and the loop goes on.
 class Loop {
  public:
+  using Clock = std::chrono::steady_clock;
+
   // The connection with this id on this loop, or null.
   [[nodiscard]] Connection* find(std::uint64_t id) noexcept;
   // Calls `f` for every open connection of this loop (closing ones too).
   void for_each(const std::function<void(Connection&)>& f);
-  [[nodiscard]] std::size_t index() const noexcept;  // 0 .. workers - 1
+  [[nodiscard]] std::size_t index() const noexcept;  // 0 .. loops() - 1
+  [[nodiscard]] std::size_t loops() const noexcept;  // The server's workers.
+  // Any thread: true on this loop's own thread (and while the server is
+  // being made, before its loops start).
+  [[nodiscard]] bool on_loop_thread() const noexcept;
+  // Loop time: read once per turn, so every event of a turn sees the same
+  // instant. Tests that drive the loop on a manual clock see theirs.
+  [[nodiscard]] Clock::time_point now() const noexcept;
+
+  // Runs `f` once, `delay` from now (on this loop's thread). Returns its
+  // handle; dropping the handle cancels it. From another thread: refused
+  // (an inactive handle, an error in the log).
+  [[nodiscard]] Timer after(std::chrono::milliseconds delay, std::function<void()> f);
+  // Runs `f` every `period` (above 0; the first run one period from now),
+  // until the handle is cancelled or dropped. A run that comes late (a busy
+  // loop) does not bunch the next ones: each is one period after the
+  // previous was due, or after now if that has passed.
+  [[nodiscard]] Timer every(std::chrono::milliseconds period, std::function<void()> f);
+
+  // Any thread: runs `f` on this loop's thread, soon (the loop is woken).
+  // Tasks run in the order posted.
+  void post(std::function<void()> f);
+  // Any thread: runs `f` on loop `index` of the same server. Returns false
+  // (and drops `f`) if there is no such loop.
+  bool post_to(std::size_t index, std::function<void(Loop&)> f);
+  // Any thread: runs `f(c)` on the loop of the connection `h` names, if it
+  // is still open when the task runs; otherwise `f` is dropped (and, if
+  // given, `refused()` runs there instead). Returns false if `h` names no
+  // loop of this server.
+  bool post_to(ConnectionHandle h, std::function<void(Connection&)> f,
+               std::function<void()> refused = nullptr);
+  // Any thread: runs `f` on every loop of the same server (this one too),
+  // each on its own thread.
+  void post_all(const std::function<void(Loop&)>& f);
 
  protected:
   Loop() = default;
@@ -269,6 +390,10 @@ class Server {
   StopReport wait();
   // start(), then wait(); a start error is in the report's `error`.
   StopReport run();
+
+  // Any thread, once started: runs `f` on every worker's loop, each on its
+  // own thread. Does nothing before start() or after wait().
+  void for_each_loop(const std::function<void(Loop&)>& f);
 
   // Connections open now, across every worker. Safe from any thread.
   [[nodiscard]] std::size_t open_connections() const noexcept;

@@ -606,19 +606,40 @@ void Conn::settle() {
 
 namespace framed {
 
+namespace {
+
+// A connection used from a thread other than its loop's: refused, loudly,
+// before anything is touched (the loop's thread may be using it now).
+bool foreign(const Connection& c, const char* call) {
+  if (c.loop().on_loop_thread()) return false;
+  util::log(util::LogLevel::error,
+            std::string(call) + " on connection " + std::to_string(c.id()) +
+                " was called from a thread other than its loop's: refused (use Loop::post_to)");
+  return true;
+}
+
+}  // namespace
+
+ConnectionHandle Connection::handle() const noexcept { return {loop().index(), id()}; }
+
 bool Connection::send(std::span<const std::byte> bytes) {
+  if (foreign(*this, "Connection::send")) return false;
   return static_cast<core::Conn&>(*this).send(bytes);
 }
 
 bool Connection::send_frame(std::span<const std::byte> payload) {
+  if (payload.size() > 0xFFFFFFFFU) return false;
   const auto header = encode_header(static_cast<std::uint32_t>(payload.size()));
-  return payload.size() <= 0xFFFFFFFFU && send(header) && send(payload);
+  return send(header) && send(payload);
 }
 
 std::size_t Connection::pending_bytes() const noexcept {
   return static_cast<const core::Conn&>(*this).pending_bytes();
 }
 
-void Connection::close(std::string_view why) { static_cast<core::Conn&>(*this).request_close(why); }
+void Connection::close(std::string_view why) {
+  if (foreign(*this, "Connection::close")) return;
+  static_cast<core::Conn&>(*this).request_close(why);
+}
 
 }  // namespace framed

@@ -28,6 +28,12 @@ TimerQueue::Id TimerQueue::add(std::function<void()> fire) {
   return {index, r.generation};
 }
 
+TimerQueue::Id TimerQueue::add_self(std::function<void(Id)> fire) {
+  const Id id = add(nullptr);
+  records_[id.index].fire = [id, f = std::move(fire)] { f(id); };
+  return id;
+}
+
 TimerQueue::Record* TimerQueue::find(Id id) noexcept {
   if (id.index >= records_.size()) return nullptr;
   Record& r = records_[id.index];

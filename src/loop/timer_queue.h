@@ -33,6 +33,9 @@ class TimerQueue {
   // time its deadline is reached. The callback may schedule, cancel or
   // remove any timer, itself included.
   Id add(std::function<void()> fire);
+  // The same, for a callback that needs its own id (to re-arm or remove
+  // itself): `fire` is called with it.
+  Id add_self(std::function<void(Id)> fire);
   // Arms `id` for `when`, or moves it there. A time in the past fires at
   // the next run_due().
   void schedule(Id id, TimePoint when);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <latch>
 #include <thread>
 
 #include "transport/make.h"
@@ -106,6 +107,7 @@ Error Runtime::prepare() {
     std::string error;
     if (!w.init(make, std::move(listeners_[i]), error, inherited_)) return {error};
   }
+  for (auto& w : workers_) w->set_siblings(&workers_);
   return {};
 }
 
@@ -123,17 +125,24 @@ Error Runtime::start() {
   status_.assign(workers_.size(), 0);
   const int done_fd = done_.get();
   Error error;
+  // Once start() returns, every worker knows its thread: a Loop asked
+  // on_loop_thread() from elsewhere must say no, never "not started yet".
+  std::latch bound(static_cast<std::ptrdiff_t>(workers_.size()));
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     try {
-      threads_.emplace_back([this, i, done_fd] {
+      threads_.emplace_back([this, i, done_fd, &bound] {
+        workers_[i]->bind_thread();
+        bound.count_down();
         status_[i] = workers_[i]->run();
         signal_fd(done_fd);
       });
     } catch (const std::system_error& e) {
       error = {std::string("cannot start a worker thread: ") + e.what()};
+      bound.count_down(static_cast<std::ptrdiff_t>(workers_.size() - i));
       break;
     }
   }
+  bound.wait();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (error) {
     abort();
@@ -269,6 +278,13 @@ void Runtime::report_counters(const char* when) {
       },
       std::chrono::milliseconds(500));
   log_counters(when);
+}
+
+void Runtime::for_each_loop(const std::function<void(Loop&)>& f) {
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker, f] { worker->run_guarded("a posted task", [&] { f(*worker); }); });
+  }
 }
 
 StopReport Runtime::wait() {

@@ -77,6 +77,9 @@ class Runtime {
   // the run ended. Once only; later calls return the same report.
   StopReport wait();
 
+  // Any thread: runs `f` on every worker's loop (Server::for_each_loop).
+  void for_each_loop(const std::function<void(Loop&)>& f);
+
   [[nodiscard]] std::size_t open() const noexcept { return limit_.open(); }
   [[nodiscard]] std::size_t workers() const noexcept { return workers_.size(); }
 

@@ -143,6 +143,11 @@ StopReport Server::run() {
   return wait();
 }
 
+void Server::for_each_loop(const std::function<void(Loop&)>& f) {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (impl_->runtime) impl_->runtime->for_each_loop(f);
+}
+
 std::size_t Server::open_connections() const noexcept {
   return impl_->runtime ? impl_->runtime->open() : 0;
 }

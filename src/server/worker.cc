@@ -59,6 +59,7 @@ void Worker::set_handler(std::unique_ptr<Handler> handler) {
 }
 
 bool Worker::start() {
+  bind_thread();
   if (const auto e = io_->start(); !e.ok()) {
     log(LogLevel::error, "worker " + std::to_string(index_) + ": " + e.message());
     return false;
@@ -133,6 +134,27 @@ void Worker::begin_shutdown(loop::TimePoint deadline) {
   check_drained();
 }
 
+Worker* Worker::sibling(std::size_t index) noexcept {
+  if (siblings_ == nullptr) return index == index_ ? this : nullptr;
+  return index < siblings_->size() ? (*siblings_)[index].get() : nullptr;
+}
+
+void Worker::run_guarded(const char* what, const std::function<void()>& f) {
+  // The one place a handler's exception is caught: it must not unwind
+  // through the loop, whose state (the timer being fired, the dirty list)
+  // would be left half-updated.
+  try {
+    f();
+  } catch (const std::exception& e) {
+    log(LogLevel::error, "worker " + std::to_string(index_) + ": " + what + " threw: " +
+                             e.what() + "; the loop goes on");
+  } catch (...) {
+    log(LogLevel::error, "worker " + std::to_string(index_) + ": " + what +
+                             " threw a non-exception; the loop goes on");
+  }
+  core::Conn::process_dirty(*ctx_);
+}
+
 void Worker::drain_expired() {
   if (done_) return;
   if (!table_.empty()) {
@@ -192,22 +214,3 @@ void Worker::on_settle(transport::Socket& s) {
 }
 
 }  // namespace framed::server
-
-namespace framed {
-
-using server::Worker;
-
-Connection* Loop::find(std::uint64_t id) noexcept {
-  return static_cast<Worker&>(*this).table_.find(id);
-}
-
-void Loop::for_each(const std::function<void(Connection&)>& f) {
-  static_cast<Worker&>(*this).table_.for_each([&](core::Conn& c) {
-    // A connection awaiting its PROXY header is not the handler's yet.
-    if (c.visible()) f(c);
-  });
-}
-
-std::size_t Loop::index() const noexcept { return static_cast<const Worker&>(*this).index_; }
-
-}  // namespace framed

@@ -14,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/acceptor.h"
 #include "core/conn.h"
@@ -51,6 +53,26 @@ class Worker final : public framed::Loop, private transport::Sink {
             bool inherited = false);
   // The handler, made for this worker (framed::Loop is this object).
   void set_handler(std::unique_ptr<Handler> handler);
+  // Every worker of the server, this one included, in index order (not
+  // owned; null: this worker alone, as in the simulator).
+  void set_siblings(const std::vector<std::unique_ptr<Worker>>* all) noexcept { siblings_ = all; }
+  // Worker `index` of the server, or null.
+  [[nodiscard]] Worker* sibling(std::size_t index) noexcept;
+  [[nodiscard]] std::size_t sibling_count() const noexcept {
+    return siblings_ != nullptr ? siblings_->size() : 1;
+  }
+  // True on the thread that runs this worker (and, before it starts, on
+  // any: the handler may set timers while it is made).
+  [[nodiscard]] bool on_own_thread() const noexcept {
+    const std::thread::id owner = thread_.load(std::memory_order_acquire);
+    return owner == std::thread::id{} || owner == std::this_thread::get_id();
+  }
+  // Makes the calling thread this worker's own (start() does it too).
+  void bind_thread() noexcept { thread_.store(std::this_thread::get_id(), std::memory_order_release); }
+  // Runs a handler's callback `f` (a timer's, a task's): an exception it
+  // throws is logged (as `what`) and the loop goes on; what it sent is
+  // written once it returns.
+  void run_guarded(const char* what, const std::function<void()>& f);
 
   // Runs on the calling thread (the worker's own) until the drain has
   // ended (returns 0), or an exit is requested or the loop fails (returns 1):
@@ -124,6 +146,8 @@ class Worker final : public framed::Loop, private transport::Sink {
   std::unique_ptr<core::Acceptor> acceptor_;
   core::ConnLimit& limit_;
   std::unique_ptr<Handler> handler_;
+  const std::vector<std::unique_ptr<Worker>>* siblings_ = nullptr;
+  std::atomic<std::thread::id> thread_{};  // Set by bind_thread() or start().
   loop::TimerQueue::Id drain_timer_;
   std::size_t cut_ = 0;
   bool draining_ = false;
