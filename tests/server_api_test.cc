@@ -75,6 +75,10 @@ TEST(ServerApi, TwoServersOnPortZeroServeAndStopIndependently) {
   EXPECT_EQ(a.addresses()[0], "127.0.0.1:" + std::to_string(a.port()));
   expect_echo(a.port(), "to a");
   expect_echo(b.port(), "to b");
+  const ServerCounters counted = a.counters();
+  EXPECT_EQ(counted.accepted, 1U);
+  EXPECT_EQ(counted.frames_sent, 1U);
+  EXPECT_EQ(counted.bytes_sent, 8U) << "one frame of 4 bytes";
   // b stops first; a goes on serving.
   b.stop();
   const StopReport rb = b.wait();

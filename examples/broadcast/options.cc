@@ -64,8 +64,6 @@ exits 0; SIGUSR1 logs the counters.
 Parsed parse(int argc, const char* const* argv, Options& out, std::string& message) {
   out.server.port = 7778;
   out.server.name = "framed-broadcast";
-  out.server.frames_label = "frames sent";
-  out.server.bytes_label = "bytes sent";
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") return Parsed::help;

@@ -79,6 +79,12 @@ struct ServerOptions {
   // connection's input is no longer delivered or read: its memory stays
   // within this cap plus what one callback sends plus one read.
   std::size_t backlog_cap = 256U << 10U;
+  // Flow control (Connection::writable(), Handler::on_drain): a connection
+  // stops being writable() when its pending output reaches high_water, and
+  // is writable again (on_drain) once that falls to low_water. Below
+  // backlog_cap, so that a handler can hold back before the server does.
+  std::size_t high_water = 64U << 10U;
+  std::size_t low_water = 16U << 10U;
   // Bytes per read(2), into one buffer per worker; with io_uring, the size of
   // each provided receive buffer.
   std::size_t read_chunk = 64U << 10U;
@@ -91,11 +97,8 @@ struct ServerOptions {
   std::size_t workers = 1;  // At least 1.
   // serve() only: the process's log level (see set_log_level()).
   LogLevel log_level = LogLevel::info;
-  // The program's name in its start-up log line.
+  // The server's name in its start-up log line.
   std::string name = "framed-server";
-  // How the counters name the frames and bytes written to peers.
-  std::string frames_label = "frames echoed";
-  std::string bytes_label = "bytes echoed";
   // PROXY protocol (spec/PROXY.md): every connection must begin with a v1
   // or v2 header, whose client address then names the connection in logs
   // and in Connection::peer(). Only peers within proxy_from (CIDRs) may send
@@ -191,6 +194,17 @@ class Connection {
   // connection's input is not delivered (nor read), whatever the handler
   // sends; delivery resumes once the peer has taken enough.
   [[nodiscard]] std::size_t pending_bytes() const noexcept;
+  // Flow control: false from when pending_bytes() reaches high_water until
+  // it falls to low_water (Handler::on_drain then). Sending is still
+  // allowed; writable() is the hint to stop producing.
+  [[nodiscard]] bool writable() const noexcept;
+  // Stops delivering this connection's input (and reading it) after the
+  // callback in progress, until resume_reading(); input already read waits,
+  // in order. The frame timeout does not count the pause. The idle timeout
+  // still does, so a pause that lasts beyond it ends with the connection.
+  void pause_reading();
+  void resume_reading();
+  [[nodiscard]] bool reading_paused() const noexcept;
   // Closes gracefully: reading stops, what was queued is delivered, then
   // the lingering close (the peer's unread input never resets it away).
   // `why` is logged with the peer's address.
@@ -305,6 +319,13 @@ class Loop {
   ~Loop() = default;
 };
 
+// What a service supplies: callbacks for one worker's connections, all on
+// that worker's thread. Derive from FrameHandler (whole frames) or
+// ChunkHandler (frames as they stream in): each fixes the delivery and
+// makes the other kind's callback final, so overriding the wrong one does
+// not compile. A Handler derived directly (the 1.0 way) chooses with
+// delivery(); should it not override the matching callback, its input is
+// dropped with an error in the log, once.
 class Handler {
  public:
   virtual ~Handler() = default;
@@ -314,15 +335,45 @@ class Handler {
   // its header is never opened (and never closed) to the handler.
   virtual void on_open(Connection& /*c*/) {}
   // Delivery::chunks: every piece of every frame, in order.
-  virtual void on_chunk(Connection& /*c*/, const Chunk& /*chunk*/) {}
+  virtual void on_chunk(Connection& c, const Chunk& chunk);
   // Delivery::frames: every whole frame, in order.
-  virtual void on_frame(Connection& /*c*/, std::span<const std::byte> /*payload*/) {}
+  virtual void on_frame(Connection& c, std::span<const std::byte> payload);
   // The peer ended its input (EOF). `held` is the 1-3 header bytes of a
   // frame begun but not yet validated, if any (with chunks, everything
   // else has been delivered; with frames, a partial frame is dropped).
   virtual void on_end_of_input(Connection& /*c*/, std::span<const std::byte> /*held*/) {}
-  // The connection is about to be destroyed; sends are ignored now.
+  // Flow control: the connection's pending output, having reached
+  // ServerOptions::high_water, fell to low_water; c.writable() is true
+  // again. A proxy resumes reading its other side here.
+  virtual void on_drain(Connection& /*c*/) {}
+  // The connection is about to be destroyed; sends are ignored now. Its
+  // context is destroyed after this returns.
   virtual void on_close(Connection& /*c*/) {}
+
+ private:
+  bool mismatch_logged_ = false;
+};
+
+// A handler that takes each frame whole (Delivery::frames): the library
+// buffers it, up to max_frame, growing with the bytes that actually arrive.
+class FrameHandler : public Handler {
+ public:
+  [[nodiscard]] Delivery delivery() const noexcept final { return Delivery::frames; }
+  void on_frame(Connection& c, std::span<const std::byte> payload) override = 0;
+
+ private:
+  void on_chunk(Connection& /*c*/, const Chunk& /*chunk*/) final {}
+};
+
+// A handler that takes frames as they arrive (Delivery::chunks): views of
+// the read buffer, no copy, memory independent of the frame size.
+class ChunkHandler : public Handler {
+ public:
+  [[nodiscard]] Delivery delivery() const noexcept final { return Delivery::chunks; }
+  void on_chunk(Connection& c, const Chunk& chunk) override = 0;
+
+ private:
+  void on_frame(Connection& /*c*/, std::span<const std::byte> /*payload*/) final {}
 };
 
 // Makes the handler of one worker; called once per worker, on the main
@@ -344,6 +395,17 @@ struct StopReport {
   bool aborted = false;  // abort() ended the run.
   bool failed = false;   // A worker's loop failed (logged); every worker was stopped.
   Error error;           // run() only: why start() failed.
+};
+
+// What a server has done so far, summed over its workers.
+struct ServerCounters {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;  // Over max_conns, shed on EMFILE, or outside proxy_from.
+  std::uint64_t timed_out = 0;        // Idle, frame or PROXY header timeout.
+  std::uint64_t protocol_errors = 0;  // Oversize length, bad PROXY header.
+  std::uint64_t frames_sent = 0;      // Frames whose last byte was written.
+  std::uint64_t bytes_sent = 0;       // Bytes written to sockets.
+  std::uint64_t open = 0;             // Connections open now.
 };
 
 // One frame server: its listeners, its workers (a thread and an event loop
@@ -397,6 +459,8 @@ class Server {
 
   // Connections open now, across every worker. Safe from any thread.
   [[nodiscard]] std::size_t open_connections() const noexcept;
+  // Any thread: the counters, each read at most a moment after it moved.
+  [[nodiscard]] ServerCounters counters() const noexcept;
 
   struct Impl;  // The library's internals (src/server/server_impl.h).
   friend Impl& server_impl(Server& s) noexcept { return *s.impl_; }
@@ -421,5 +485,15 @@ void set_log_level(LogLevel level) noexcept;
 // when it cannot start (the reason on stderr, whatever the log level: a
 // program that cannot start says why) or after a second signal.
 int serve(const ServerOptions& options, const HandlerFactory& make_handler);
+
+// What serve() adds that is the program's own rather than the server's.
+struct ServeOptions {
+  // How the counters lines (on SIGUSR1 and at exit) name the frames and
+  // bytes written to peers: framed-server says "frames echoed".
+  std::string frames_label = "frames sent";
+  std::string bytes_label = "bytes sent";
+};
+int serve(const ServerOptions& options, const HandlerFactory& make_handler,
+          const ServeOptions& program);
 
 }  // namespace framed

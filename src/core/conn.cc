@@ -80,7 +80,7 @@ bool Conn::wants_read() const noexcept {
   if (state_ == State::lingering) return true;
   // Backpressure: a client that does not read its echoes stops being read,
   // and so does one whose input waits, read but not yet delivered.
-  return open_phase() && unread_.empty() && pending_bytes() < ctx_.config.backlog_cap;
+  return open_phase() && unread_.empty() && may_deliver();
 }
 
 transport::Flow Conn::on_input(std::span<const std::byte> got) {
@@ -247,22 +247,22 @@ Session::Consumed Conn::deliver(std::span<const std::byte> got) {
   batch.input = got;
   Handler& handler = *ctx_.handler;
   const bool stop_at_frame_end = state_ == State::draining;
-  const std::size_t cap = ctx_.config.backlog_cap;
   // After each callback: go on only while the output owed (the batch
-  // included) is under the cap, whatever the handler sends.
+  // included) is under the cap, whatever the handler sends, and the
+  // handler has not paused its input.
   Session::Consumed used;
   if (handler.delivery() == Delivery::chunks) {
     used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
       if (!open_phase()) return false;
       handler.on_chunk(*this, chunk);
-      return pending_bytes() < cap;
+      return may_deliver();
     });
   } else {
     used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
       if (!open_phase()) return false;
       if (chunk.first && chunk.last) {
         handler.on_frame(*this, chunk.payload);  // Whole in this read: no copy.
-        return pending_bytes() < cap;
+        return may_deliver();
       }
       // Grows with the bytes that arrive, never with the announced length.
       if (chunk.first) frame_buf_.clear();
@@ -272,7 +272,7 @@ Session::Consumed Conn::deliver(std::span<const std::byte> got) {
         frame_buf_.clear();
         if (frame_buf_.capacity() > (1U << 20U)) frame_buf_.shrink_to_fit();
       }
-      return pending_bytes() < cap;
+      return may_deliver();
     });
   }
   batch.conn = nullptr;
@@ -304,11 +304,13 @@ bool Conn::send(std::span<const std::byte> bytes) {
       batch.stage.insert(batch.stage.end(), bytes.begin(), bytes.end());
     }
     batch.bytes += bytes.size();
+    note_output();
     return true;
   }
   // Behind a backlog (order matters), or to another connection: queue it
   // and write it once the handler's callback has returned.
   socket_->out.queue(bytes);
+  note_output();
   mark_dirty();
   return true;
 }
@@ -554,7 +556,7 @@ void Conn::resume_input() {
   // its echo could pass the cap by more than one read.
   const std::size_t piece = ctx_.config.read_chunk;
   std::vector<std::byte> input;
-  while (!unread_.empty() && open_phase() && pending_bytes() < ctx_.config.backlog_cap) {
+  while (!unread_.empty() && open_phase() && may_deliver()) {
     if (unread_.size() <= piece) {
       input.swap(unread_);
       unread_.clear();
@@ -573,7 +575,7 @@ void Conn::resume_input() {
 }
 
 void Conn::track_pause() {
-  const bool paused = open_phase() && pending_bytes() >= ctx_.config.backlog_cap;
+  const bool paused = open_phase() && !may_deliver();
   if (paused && !paused_) {
     paused_ = true;
     paused_since_ = now();
@@ -584,7 +586,22 @@ void Conn::track_pause() {
   }
 }
 
+bool Conn::notify_drain() {
+  if (!above_high_ || pending_bytes() > ctx_.config.low_water) return true;
+  above_high_ = false;
+  if (open_phase() && opened_ && !destroying_) ctx_.handler->on_drain(*this);
+  return state_ != State::closed;
+}
+
+void Conn::set_reading_paused(bool paused) {
+  if (reading_paused_ == paused || !open_phase()) return;
+  reading_paused_ = paused;
+  // Settled (interest, kept-back input) once the callback returns.
+  mark_dirty();
+}
+
 void Conn::settle() {
+  if (!notify_drain()) return;
   if (!unread_.empty() || eof_deferred_) {
     // The pause ends before the input kept back is delivered: a frame that
     // begins in it is not credited with a pause that preceded it.
@@ -635,6 +652,22 @@ bool Connection::send_frame(std::span<const std::byte> payload) {
 
 std::size_t Connection::pending_bytes() const noexcept {
   return static_cast<const core::Conn&>(*this).pending_bytes();
+}
+
+bool Connection::writable() const noexcept { return static_cast<const core::Conn&>(*this).writable(); }
+
+void Connection::pause_reading() {
+  if (foreign(*this, "Connection::pause_reading")) return;
+  static_cast<core::Conn&>(*this).set_reading_paused(true);
+}
+
+void Connection::resume_reading() {
+  if (foreign(*this, "Connection::resume_reading")) return;
+  static_cast<core::Conn&>(*this).set_reading_paused(false);
+}
+
+bool Connection::reading_paused() const noexcept {
+  return static_cast<const core::Conn&>(*this).reading_paused();
 }
 
 void Connection::close(std::string_view why) {

@@ -104,6 +104,10 @@ class Conn final : public framed::Connection {
   bool send(std::span<const std::byte> bytes);
   [[nodiscard]] std::size_t pending_bytes() const noexcept;
   void request_close(std::string_view why);
+  [[nodiscard]] bool writable() const noexcept { return !above_high_; }
+  // The handler's pause of its input (Connection::pause_reading()).
+  void set_reading_paused(bool paused);
+  [[nodiscard]] bool reading_paused() const noexcept { return reading_paused_; }
 
   // Flushes and moves on every connection a handler wrote to or closed
   // outside its own input (ctx.dirty); run after each callback returns, so
@@ -153,6 +157,17 @@ class Conn final : public framed::Connection {
   void settle();
   // Notes the start and end of backpressure (the frame timer's pause).
   void track_pause();
+  // Delivery goes on: under the backlog cap, and not paused by the handler.
+  [[nodiscard]] bool may_deliver() const noexcept {
+    return !reading_paused_ && pending_bytes() < ctx_.config.backlog_cap;
+  }
+  // Flow control: notes pending output reaching high_water.
+  void note_output() noexcept {
+    if (!above_high_ && pending_bytes() >= ctx_.config.high_water) above_high_ = true;
+  }
+  // Flow control: tells the handler once output has fallen to low_water.
+  // Returns false if the connection closed meanwhile.
+  bool notify_drain();
 
   Context& ctx_;
   transport::Socket* socket_;  // Null once closed.
@@ -175,6 +190,8 @@ class Conn final : public framed::Connection {
   // Backpressure: the server stopped reading this peer at the backlog cap.
   // The frame timeout measures the peer, so it is paused meanwhile.
   bool paused_ = false;
+  bool reading_paused_ = false;  // By the handler (pause_reading()).
+  bool above_high_ = false;      // Output reached high_water; not yet back to low_water.
   bool frame_open_ = false;  // A frame is in progress; its timer runs.
   loop::TimePoint paused_since_{};
   loop::TimePoint frame_started_{};

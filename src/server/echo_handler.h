@@ -7,10 +7,8 @@
 
 namespace framed::server {
 
-class EchoHandler final : public Handler {
+class EchoHandler final : public ChunkHandler {
  public:
-  [[nodiscard]] Delivery delivery() const noexcept override { return Delivery::chunks; }
-
   void on_chunk(Connection& c, const Chunk& chunk) override {
     if (chunk.first) c.send(chunk.header);
     c.send(chunk.payload);

@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
       return 2;
     case framed::server::ParseOutcome::run: break;
   }
+  framed::ServeOptions program;
+  program.frames_label = "frames echoed";
+  program.bytes_label = "bytes echoed";
   return framed::serve(
-      config, [](framed::Loop&) { return std::make_unique<framed::server::EchoHandler>(); });
+      config, [](framed::Loop&) { return std::make_unique<framed::server::EchoHandler>(); },
+      program);
 }

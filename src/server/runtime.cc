@@ -196,8 +196,8 @@ void Runtime::log_counters(const char* when) const {
   auto line = [&](const std::string& head, auto value) {
     return head + "accepted " + value(&Counters::accepted) + ", refused " +
            value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
-           ", protocol errors " + value(&Counters::protocol_errors) + ", " + config_.frames_label +
-           " " + value(&Counters::frames_echoed) + ", " + config_.bytes_label + " " +
+           ", protocol errors " + value(&Counters::protocol_errors) + ", " + frames_label_ +
+           " " + value(&Counters::frames_echoed) + ", " + bytes_label_ + " " +
            value(&Counters::bytes_echoed) + ", open " + value(&Counters::open);
   };
   log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
@@ -211,6 +211,21 @@ void Runtime::log_counters(const char* when) const {
                }));
     }
   }
+}
+
+ServerCounters Runtime::counters() const noexcept {
+  ServerCounters out;
+  for (const auto& w : workers_) {
+    const Counters& c = w->counters();
+    out.accepted += c.accepted.load(std::memory_order_relaxed);
+    out.refused += c.refused.load(std::memory_order_relaxed);
+    out.timed_out += c.timed_out.load(std::memory_order_relaxed);
+    out.protocol_errors += c.protocol_errors.load(std::memory_order_relaxed);
+    out.frames_sent += c.frames_echoed.load(std::memory_order_relaxed);
+    out.bytes_sent += c.bytes_echoed.load(std::memory_order_relaxed);
+    out.open += c.open.load(std::memory_order_relaxed);
+  }
+  return out;
 }
 
 void Runtime::post_all(const std::function<void(Worker&)>& task) {

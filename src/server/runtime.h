@@ -81,6 +81,13 @@ class Runtime {
   void for_each_loop(const std::function<void(Loop&)>& f);
 
   [[nodiscard]] std::size_t open() const noexcept { return limit_.open(); }
+  // Any thread: the workers' counters, summed.
+  [[nodiscard]] ServerCounters counters() const noexcept;
+  // How the counters lines name the frames and bytes written (before start()).
+  void set_labels(std::string frames, std::string bytes) {
+    frames_label_ = std::move(frames);
+    bytes_label_ = std::move(bytes);
+  }
   [[nodiscard]] std::size_t workers() const noexcept { return workers_.size(); }
 
  private:
@@ -112,6 +119,8 @@ class Runtime {
   bool failed_ = false;
   loop::TimePoint stop_deadline_ = loop::TimePoint::max();
   bool joined_ = false;
+  std::string frames_label_ = "frames sent";
+  std::string bytes_label_ = "bytes sent";
   StopReport report_;
 };
 

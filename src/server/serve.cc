@@ -59,6 +59,11 @@ std::size_t fit_fd_limit(std::size_t max_conns, std::size_t workers) {
 }  // namespace
 
 int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
+  return serve(options, make_handler, ServeOptions{});
+}
+
+int serve(const ServerOptions& options, const HandlerFactory& make_handler,
+          const ServeOptions& program) {
   ServerOptions config = options;
   util::set_log_level(config.log_level);
   const char* name = config.name.c_str();
@@ -101,6 +106,8 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler) {
     return 1;
   }
   Server server(config, make_handler);
+  server_impl(server).frames_label = program.frames_label;
+  server_impl(server).bytes_label = program.bytes_label;
   if (Error e = server.start()) {
     std::fprintf(stderr, "%s: %s%s\n", name, inherited.count == 1 ? "socket activation: " : "",
                  e.message.c_str());

@@ -24,6 +24,9 @@ Error check(const ServerOptions& o) {
   if (o.max_conns == 0) return {"max_conns must be at least 1"};
   if (o.read_chunk == 0) return {"read_chunk must be at least 1 byte"};
   if (o.backlog_cap == 0) return {"backlog_cap must be at least 1 byte"};
+  if (o.high_water == 0 || o.low_water >= o.high_water) {
+    return {"low_water must be below high_water, and high_water above 0"};
+  }
   if (o.linger_timeout.count() <= 0 || o.linger_time.count() <= 0) {
     return {"linger_timeout and linger_time must be above 0"};
   }
@@ -85,6 +88,7 @@ Error Server::start() {
   }
   auto runtime = std::make_unique<server::Runtime>(config, std::move(listeners), m.make_handler,
                                                    loop::system_clock(), adopted);
+  runtime->set_labels(m.frames_label, m.bytes_label);
   if (Error e = runtime->prepare()) return e;
   if (Error e = runtime->start()) return e;
   {
@@ -146,6 +150,10 @@ StopReport Server::run() {
 void Server::for_each_loop(const std::function<void(Loop&)>& f) {
   const std::lock_guard<std::mutex> lock(impl_->mutex);
   if (impl_->runtime) impl_->runtime->for_each_loop(f);
+}
+
+ServerCounters Server::counters() const noexcept {
+  return impl_->runtime ? impl_->runtime->counters() : ServerCounters{};
 }
 
 std::size_t Server::open_connections() const noexcept {

@@ -18,6 +18,9 @@ struct Server::Impl {
   std::unique_ptr<server::Runtime> runtime;
   net::Endpoint bound;
   bool started = false;  // start() was called (successfully or not).
+  // How the counters lines name what was written (serve() sets its own).
+  std::string frames_label = "frames sent";
+  std::string bytes_label = "bytes sent";
 };
 
 namespace server {
