@@ -18,9 +18,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framed/server.h"

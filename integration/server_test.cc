@@ -69,13 +69,10 @@ TEST_P(Server, EchoesFramesOfEverySizeFromZeroTo16MiB) {
   start();
   const std::vector<std::size_t> sizes{0,   1,    2,     3,     4,         5,
                                        100, 4096, 65535, 65536, 1U << 20U, 16U << 20U};
-  net::Endpoint ep;
-  std::string error;
-  ASSERT_TRUE(client::resolve_one("127.0.0.1", server.port(), ep, error)) << error;
   client::EchoOptions options;
   options.window = 3;
   const auto r = client::run_echo(
-      ep, sizes.size(),
+      "127.0.0.1", server.port(), sizes.size(),
       [&](std::size_t i, std::vector<std::byte>& out) { out = pattern_payload(sizes[i], i); },
       options);
   EXPECT_EQ(r.error, "");
@@ -342,14 +339,11 @@ TEST_P(Server, SlowReaderCostsBoundedMemoryAndDoesNotStallOthers) {
   const long growth = server.rss_kib() - rss_before;
   EXPECT_LT(growth, 16 * 1024) << "server RSS grew by " << growth << " KiB for one slow reader";
 
-  net::Endpoint ep;
-  std::string error;
-  ASSERT_TRUE(client::resolve_one("127.0.0.1", server.port(), ep, error));
   client::EchoOptions options;
   options.timeout = 5'000ms;
   const auto r = client::run_echo(
-      ep, 200, [](std::size_t i, std::vector<std::byte>& out) { out = pattern_payload(64, i); },
-      options);
+      "127.0.0.1", server.port(), 200,
+      [](std::size_t i, std::vector<std::byte>& out) { out = pattern_payload(64, i); }, options);
   EXPECT_EQ(r.error, "") << "the neighbour must be served while the slow reader is stuck";
 
   // Nothing the slow reader sent was lost: reading now returns it all.

@@ -120,12 +120,6 @@ int main(int argc, char** argv) {
     }
     port = server.port();
   }
-  framed::net::Endpoint ep;
-  std::string error;
-  if (!framed::client::resolve_one(host, port, ep, error)) {
-    std::fprintf(stderr, "stress: %s\n", error.c_str());
-    return 1;
-  }
 
   const auto started = std::chrono::steady_clock::now();
   struct Child {
@@ -161,7 +155,7 @@ int main(int argc, char** argv) {
       };
       framed::client::EchoOptions opts = echo;
       opts.split_seed = client_seed | 1U;
-      const auto r = framed::client::run_echo(ep, frames, source, opts);
+      const auto r = framed::client::run_echo(host, port, frames, source, opts);
       ChildReport report{r.frames_verified, r.corrupt ? 1U : 0U, r.error.empty() ? 0U : 1U};
       // The report, then the error text: the parent folds identical errors
       // of many clients into one line.

@@ -135,8 +135,7 @@ struct Mismatched final : Handler {
 };
 
 TEST(HandlerMismatch, ADeliveryWithoutItsCallbackIsLoggedOnce) {
-  Rig rig(options(), nullptr, SimOptions{},
-          [](Loop&) { return std::make_unique<Mismatched>(); });
+  Rig rig(options(), nullptr, SimOptions{}, [](Loop&) { return std::make_unique<Mismatched>(); });
   const auto c = rig.net().connect();
   rig.settle();
   const auto f = frame("lost");

@@ -87,7 +87,9 @@ TEST(LoopTimers, CancelDropOrReassignStopsATimer) {
   Timer cancelled = f.loop().after(milliseconds(10), [&] { ++fired; });
   cancelled.cancel();
   EXPECT_FALSE(cancelled.active());
-  { Timer dropped = f.loop().after(milliseconds(10), [&] { ++fired; }); }
+  {
+    Timer dropped = f.loop().after(milliseconds(10), [&] { ++fired; });
+  }
   Timer reassigned = f.loop().after(milliseconds(10), [&] { ++fired; });
   reassigned = f.loop().after(milliseconds(20), [&] { fired += 100; });
   Timer moved_from = f.loop().after(milliseconds(10), [&] { fired += 1000; });

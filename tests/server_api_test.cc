@@ -32,8 +32,7 @@ class Echo final : public Handler {
  public:
   explicit Echo(Server** server = nullptr) : server_(server) {}
   void on_frame(Connection& c, std::span<const std::byte> payload) override {
-    if (server_ != nullptr && payload.size() == 4 &&
-        std::memcmp(payload.data(), "stop", 4) == 0) {
+    if (server_ != nullptr && payload.size() == 4 && std::memcmp(payload.data(), "stop", 4) == 0) {
       (*server_)->stop(5s);
     }
     c.send_frame(payload);

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "framed/decoder.h"
+#include "framed/error.h"
 
 namespace framed {
 
@@ -380,12 +381,6 @@ class ChunkHandler : public Handler {
 // thread, before any worker starts.
 using HandlerFactory = std::function<std::unique_ptr<Handler>(Loop&)>;
 
-// Why something could not be done; empty (false) when it was done.
-struct Error {
-  std::string message;  // "cannot listen on 127.0.0.1 port 80: Permission denied"
-  explicit operator bool() const noexcept { return !message.empty(); }
-};
-
 // How a server's run ended (Server::wait()).
 struct StopReport {
   // Every connection closed by itself within the drain timeout: nothing was
@@ -400,7 +395,7 @@ struct StopReport {
 // What a server has done so far, summed over its workers.
 struct ServerCounters {
   std::uint64_t accepted = 0;
-  std::uint64_t refused = 0;  // Over max_conns, shed on EMFILE, or outside proxy_from.
+  std::uint64_t refused = 0;          // Over max_conns, shed on EMFILE, or outside proxy_from.
   std::uint64_t timed_out = 0;        // Idle, frame or PROXY header timeout.
   std::uint64_t protocol_errors = 0;  // Oversize length, bad PROXY header.
   std::uint64_t frames_sent = 0;      // Frames whose last byte was written.

@@ -1,7 +1,8 @@
-// A single-connection client that sends frames to an echo server and checks
-// every echoed byte. It writes and reads at the same time (poll()), so it
-// never deadlocks against a server that applies backpressure, and it keeps at
-// most `window` frames in flight. Used by framed-client and the stress test.
+// Echo verification on framed::Client: sends frames to an echo server over
+// one connection and checks every echoed byte, keeping at most `window`
+// frames in flight (Client::pipeline writes and reads at once, so it never
+// deadlocks against a server that applies backpressure). Used by
+// framed-client, the stress test and the integration tests.
 #pragma once
 
 #include <chrono>
@@ -11,8 +12,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include "net/socket.h"
 
 namespace framed::client {
 
@@ -37,14 +36,10 @@ struct EchoResult {
   std::string error;                 // Empty on success; otherwise what happened.
 };
 
-// Connects to `endpoint`, sends `count` frames from `source`, verifies each
+// Connects to host:port, sends `count` frames from `source`, verifies each
 // echo in order, and closes. Stops at the first error.
-EchoResult run_echo(const net::Endpoint& endpoint, std::size_t count, const FrameSource& source,
-                    const EchoOptions& options, const OnEcho& on_echo = {});
-
-// Resolves host:port to the first address that getaddrinfo returns.
-// Returns false and sets `error` on failure.
-bool resolve_one(const std::string& host, std::uint16_t port, net::Endpoint& out,
-                 std::string& error);
+EchoResult run_echo(const std::string& host, std::uint16_t port, std::size_t count,
+                    const FrameSource& source, const EchoOptions& options,
+                    const OnEcho& on_echo = {});
 
 }  // namespace framed::client

@@ -113,14 +113,8 @@ int main(int argc, char** argv) {
     }
   };
 
-  framed::net::Endpoint ep;
-  std::string error;
-  if (!framed::client::resolve_one(a.host, a.port, ep, error)) {
-    std::fprintf(stderr, "framed-client: %s\n", error.c_str());
-    return 1;
-  }
   const auto started = std::chrono::steady_clock::now();
-  const auto result = framed::client::run_echo(ep, count, source, a.echo, on_echo);
+  const auto result = framed::client::run_echo(a.host, a.port, count, source, a.echo, on_echo);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 

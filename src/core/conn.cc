@@ -654,7 +654,9 @@ std::size_t Connection::pending_bytes() const noexcept {
   return static_cast<const core::Conn&>(*this).pending_bytes();
 }
 
-bool Connection::writable() const noexcept { return static_cast<const core::Conn&>(*this).writable(); }
+bool Connection::writable() const noexcept {
+  return static_cast<const core::Conn&>(*this).writable();
+}
 
 void Connection::pause_reading() {
   if (foreign(*this, "Connection::pause_reading")) return;

@@ -192,7 +192,7 @@ class Conn final : public framed::Connection {
   bool paused_ = false;
   bool reading_paused_ = false;  // By the handler (pause_reading()).
   bool above_high_ = false;      // Output reached high_water; not yet back to low_water.
-  bool frame_open_ = false;  // A frame is in progress; its timer runs.
+  bool frame_open_ = false;      // A frame is in progress; its timer runs.
   loop::TimePoint paused_since_{};
   loop::TimePoint frame_started_{};
   // Bytes moved either way (read, written, or acknowledged by the peer):

@@ -110,7 +110,8 @@ void Loop::post(std::function<void()> f) {
 bool Loop::post_to(std::size_t index, std::function<void(Loop&)> f) {
   Worker* target = worker(*this).sibling(index);
   if (target == nullptr || !f) return false;
-  target->post([target, f = std::move(f)] { target->run_guarded("a posted task", [&] { f(*target); }); });
+  target->post(
+      [target, f = std::move(f)] { target->run_guarded("a posted task", [&] { f(*target); }); });
   return true;
 }
 

@@ -196,8 +196,8 @@ void Runtime::log_counters(const char* when) const {
   auto line = [&](const std::string& head, auto value) {
     return head + "accepted " + value(&Counters::accepted) + ", refused " +
            value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
-           ", protocol errors " + value(&Counters::protocol_errors) + ", " + frames_label_ +
-           " " + value(&Counters::frames_echoed) + ", " + bytes_label_ + " " +
+           ", protocol errors " + value(&Counters::protocol_errors) + ", " + frames_label_ + " " +
+           value(&Counters::frames_echoed) + ", " + bytes_label_ + " " +
            value(&Counters::bytes_echoed) + ", open " + value(&Counters::open);
   };
   log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
@@ -288,8 +288,9 @@ void Runtime::report_counters(const char* when) {
   }
   wait_acks(
       [&] {
-        return std::all_of(report_acks_.begin(), report_acks_.end(),
-                           [&](const auto& a) { return a->load(std::memory_order_acquire) >= req; });
+        return std::all_of(report_acks_.begin(), report_acks_.end(), [&](const auto& a) {
+          return a->load(std::memory_order_acquire) >= req;
+        });
       },
       std::chrono::milliseconds(500));
   log_counters(when);

@@ -116,8 +116,8 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler,
   const std::string address = server.addresses().front();
   if (inherited.count == 1) {
     log(LogLevel::info, "socket activation: using the inherited listening socket (descriptor " +
-                            std::to_string(inherited.first) + ") on " + address +
-                            ", shared by " + std::to_string(config.workers) +
+                            std::to_string(inherited.first) + ") on " + address + ", shared by " +
+                            std::to_string(config.workers) +
                             " worker(s); --host and --port are not used");
   }
   if (!quiet) {

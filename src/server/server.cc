@@ -34,9 +34,8 @@ Error check(const ServerOptions& o) {
       o.proxy_timeout.count() < 0) {
     return {"timeouts cannot be negative"};
   }
-  if (o.backend == Backend::io_uring &&
-      (o.uring_buffers == 0 || o.uring_buffers > 32768 ||
-       (o.uring_buffers & (o.uring_buffers - 1)) != 0)) {
+  if (o.backend == Backend::io_uring && (o.uring_buffers == 0 || o.uring_buffers > 32768 ||
+                                         (o.uring_buffers & (o.uring_buffers - 1)) != 0)) {
     return {"uring_buffers must be a power of two from 1 to 32768"};
   }
   if (o.proxy_protocol) {

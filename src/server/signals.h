@@ -61,7 +61,7 @@ class SignalSource {
  private:
   net::UniqueFd fd_;
   bool installed_ = false;
-  struct sigaction old_[3] {};
+  struct sigaction old_[3]{};
   sigset_t old_mask_{};
 };
 

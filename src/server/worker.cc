@@ -146,8 +146,8 @@ void Worker::run_guarded(const char* what, const std::function<void()>& f) {
   try {
     f();
   } catch (const std::exception& e) {
-    log(LogLevel::error, "worker " + std::to_string(index_) + ": " + what + " threw: " +
-                             e.what() + "; the loop goes on");
+    log(LogLevel::error, "worker " + std::to_string(index_) + ": " + what + " threw: " + e.what() +
+                             "; the loop goes on");
   } catch (...) {
     log(LogLevel::error, "worker " + std::to_string(index_) + ": " + what +
                              " threw a non-exception; the loop goes on");

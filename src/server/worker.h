@@ -68,7 +68,9 @@ class Worker final : public framed::Loop, private transport::Sink {
     return owner == std::thread::id{} || owner == std::this_thread::get_id();
   }
   // Makes the calling thread this worker's own (start() does it too).
-  void bind_thread() noexcept { thread_.store(std::this_thread::get_id(), std::memory_order_release); }
+  void bind_thread() noexcept {
+    thread_.store(std::this_thread::get_id(), std::memory_order_release);
+  }
   // Runs a handler's callback `f` (a timer's, a task's): an exception it
   // throws is logged (as `what`) and the loop goes on; what it sent is
   // written once it returns.

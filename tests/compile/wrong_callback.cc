@@ -21,5 +21,5 @@ int main() {
   Chunks c;
   Frames f;
   return c.delivery() == framed::Delivery::chunks && f.delivery() == framed::Delivery::frames ? 0
-                                                                                                : 1;
+                                                                                              : 1;
 }
