@@ -14,9 +14,12 @@
 #include "framed/encoder.h"
 #include "framed/server.h"
 #include "net/socket.h"
+#include "raw_peer.h"
 
 namespace framed {
 namespace {
+
+using test::RawPeer;
 
 using namespace std::chrono_literals;
 
@@ -44,30 +47,6 @@ struct EchoServer {
   ~EchoServer() {
     server.stop();
     (void)server.wait();
-  }
-};
-
-// A listening socket on 127.0.0.1 that the test drives by hand.
-struct RawPeer {
-  net::UniqueFd listener;
-  std::uint16_t port = 0;
-  explicit RawPeer(int backlog = 16) {
-    std::vector<net::Endpoint> eps;
-    std::string detail;
-    EXPECT_TRUE(net::resolve("127.0.0.1", 0, true, eps, detail).ok());
-    EXPECT_TRUE(net::listen_on(eps.front(), backlog, listener, net::ReusePort::none).ok());
-    net::Endpoint bound;
-    EXPECT_TRUE(net::local_endpoint(listener.get(), bound).ok());
-    port = bound.port();
-  }
-  // Accepts one connection, waiting up to a second.
-  net::UniqueFd accept_one() {
-    for (int i = 0; i < 1000; ++i) {
-      const int fd = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0) return net::UniqueFd(fd);
-      std::this_thread::sleep_for(1ms);
-    }
-    return {};
   }
 };
 
@@ -149,7 +128,9 @@ TEST(Client, APipelineGetsEveryReplyInOrder) {
   o.split_seed = 42;  // And the server reassembles frames cut anywhere.
   const Error e = c.pipeline(
       1000,
-      [](std::size_t i, std::vector<std::byte>& out) { out = bytes("request " + std::to_string(i)); },
+      [](std::size_t i, std::vector<std::byte>& out) {
+        out = bytes("request " + std::to_string(i));
+      },
       [&](std::size_t i, std::span<const std::byte> reply) {
         EXPECT_EQ(i, next++);
         const auto want = bytes("request " + std::to_string(i));

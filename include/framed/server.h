@@ -132,6 +132,7 @@ struct Chunk {
 };
 
 class Loop;
+class Handler;
 
 // Names a connection from anywhere (another worker, another thread) without
 // pointing at it: Loop::post_to() finds the connection on its own loop when
@@ -315,6 +316,21 @@ class Loop {
   // each on its own thread.
   void post_all(const std::function<void(Loop&)>& f);
 
+  // Opens a connection of its own to host:port, served on this loop like
+  // an accepted one (the same framing, max_frame, timeouts, backpressure
+  // and flow control; never a PROXY header) and reported to `handler`,
+  // which the connection owns. Every address the host resolves to is tried
+  // in turn within `timeout` in all; a name is resolved here, on the loop's
+  // thread, which waits meanwhile (pass an address on a busy loop). Counts
+  // toward max_conns. Returns the handle the connection will have; the
+  // outcome comes later (never during this call): on_open, or
+  // on_connect_error with Errc::resolve, Errc::connect or Errc::timed_out,
+  // after which the handler is destroyed. From another thread, or with no
+  // handler: refused (an invalid handle).
+  ConnectionHandle connect(const std::string& host, std::uint16_t port,
+                           std::unique_ptr<Handler> handler,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
  protected:
   Loop() = default;
   ~Loop() = default;
@@ -350,6 +366,9 @@ class Handler {
   // The connection is about to be destroyed; sends are ignored now. Its
   // context is destroyed after this returns.
   virtual void on_close(Connection& /*c*/) {}
+  // Loop::connect() failed for the connection `h` would have named: it
+  // never opened. The handler is destroyed after this returns.
+  virtual void on_connect_error(ConnectionHandle /*h*/, const Error& /*error*/) {}
 
  private:
   bool mismatch_logged_ = false;

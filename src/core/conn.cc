@@ -46,9 +46,11 @@ std::string_view to_string(State s) noexcept {
 }
 
 Conn::Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_t slot,
-           std::string peer)
+           std::string peer, std::unique_ptr<Handler> own)
     : Connection(id, std::move(peer), &ctx.api),
       ctx_(ctx),
+      own_handler_(std::move(own)),
+      handler_(own_handler_ ? own_handler_.get() : ctx.handler),
       socket_(&socket),
       slot_(slot),
       session_(ctx.config.max_frame) {
@@ -60,11 +62,11 @@ Conn::Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_
 
 Conn::~Conn() { ctx_.loop.timers().remove(timer_); }
 
-void Conn::start() {
-  log(LogLevel::debug, "conn " + peer() + " accepted");
+void Conn::start(bool outbound) {
+  log(LogLevel::debug, "conn " + peer() + (outbound ? " connected" : " accepted"));
   if (ctx_.shutting_down) {
     begin_close("server shutting down", LogLevel::debug);
-  } else if (ctx_.config.proxy_protocol) {
+  } else if (ctx_.config.proxy_protocol && !outbound) {
     state_ = State::proxy_header;
     proxy_deadline_ = now() + ctx_.config.proxy_timeout;
   } else {
@@ -174,7 +176,7 @@ void Conn::on_eof() {
   if (open_phase()) {
     ctx_.batch.conn = this;
     ctx_.batch.input = {};
-    ctx_.handler->on_end_of_input(*this, session_.end_of_input());
+    handler_->on_end_of_input(*this, session_.end_of_input());
     ctx_.batch.conn = nullptr;
     if (!flush_batch()) return;
   }
@@ -238,14 +240,14 @@ bool Conn::read_proxy_header(std::span<const std::byte>& got) {
 void Conn::open_to_handler() {
   state_ = State::open;
   opened_ = true;
-  ctx_.handler->on_open(*this);
+  handler_->on_open(*this);
 }
 
 Session::Consumed Conn::deliver(std::span<const std::byte> got) {
   Batch& batch = ctx_.batch;
   batch.conn = this;
   batch.input = got;
-  Handler& handler = *ctx_.handler;
+  Handler& handler = *handler_;
   const bool stop_at_frame_end = state_ == State::draining;
   // After each callback: go on only while the output owed (the batch
   // included) is under the cap, whatever the handler sends, and the
@@ -440,7 +442,7 @@ void Conn::close_now(const std::string& why, LogLevel level) {
   log(level, "conn " + peer() + " " + why);
   destroying_ = true;
   // A connection still awaiting its PROXY header was never opened.
-  if (opened_) ctx_.handler->on_close(*this);
+  if (opened_) handler_->on_close(*this);
   state_ = State::closed;
   ctx_.loop.timers().cancel(timer_);
   ctx_.io.close(*socket_);
@@ -589,7 +591,7 @@ void Conn::track_pause() {
 bool Conn::notify_drain() {
   if (!above_high_ || pending_bytes() > ctx_.config.low_water) return true;
   above_high_ = false;
-  if (open_phase() && opened_ && !destroying_) ctx_.handler->on_drain(*this);
+  if (open_phase() && opened_ && !destroying_) handler_->on_drain(*this);
   return state_ != State::closed;
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,9 +51,11 @@ enum class Deadline : std::uint8_t {
 class Conn final : public framed::Connection {
  public:
   // A connection on `socket` (whose owner it becomes), in `slot` of the
-  // table, named `peer` until a PROXY header renames it.
+  // table, named `peer` until a PROXY header renames it. It reports to the
+  // worker's handler, or to `own` (an outbound connection's), which it then
+  // owns and destroys after on_close.
   Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_t slot,
-       std::string peer);
+       std::string peer, std::unique_ptr<Handler> own = nullptr);
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -69,10 +72,11 @@ class Conn final : public framed::Connection {
   }
 
   // --- Events.
-  // The connection was accepted and its socket opened: it begins (closing
-  // at once while the server shuts down; waiting for a PROXY header if
-  // asked; else opened to the handler).
-  void start();
+  // The connection was accepted (or connected, `outbound`) and its socket
+  // opened: it begins (closing at once while the server shuts down;
+  // waiting for a PROXY header if asked, and not outbound; else opened to
+  // the handler).
+  void start(bool outbound = false);
   // Bytes arrived (not empty). Returns whether to read on now.
   transport::Flow on_input(std::span<const std::byte> got);
   // The peer ended its input: the handler hears of it, then the close begins.
@@ -170,7 +174,9 @@ class Conn final : public framed::Connection {
   bool notify_drain();
 
   Context& ctx_;
-  transport::Socket* socket_;  // Null once closed.
+  std::unique_ptr<Handler> own_handler_;  // An outbound connection's; else null.
+  Handler* handler_;                      // Who hears of this connection.
+  transport::Socket* socket_;             // Null once closed.
   std::size_t slot_;
   State state_ = State::open;
   Session session_;

@@ -3,6 +3,11 @@
 namespace framed::core {
 
 Conn& ConnTable::create(Context& ctx, transport::Socket& socket, std::string peer) {
+  return create(ctx, socket, std::move(peer), reserve_id(), nullptr);
+}
+
+Conn& ConnTable::create(Context& ctx, transport::Socket& socket, std::string peer, std::uint64_t id,
+                        std::unique_ptr<Handler> own) {
   std::size_t slot = 0;
   if (!free_.empty()) {
     slot = free_.back();
@@ -11,9 +16,7 @@ Conn& ConnTable::create(Context& ctx, transport::Socket& socket, std::string pee
     slot = slots_.size();
     slots_.emplace_back();
   }
-  const std::uint64_t id = next_id_;
-  next_id_ += stride_;
-  slots_[slot] = std::make_unique<Conn>(ctx, socket, id, slot, std::move(peer));
+  slots_[slot] = std::make_unique<Conn>(ctx, socket, id, slot, std::move(peer), std::move(own));
   slot_of_[id] = slot;
   ++count_;
   return *slots_[slot];

@@ -26,6 +26,16 @@ class ConnTable {
   // Creates a connection on `socket` named `peer` in a free slot, with the
   // next id. The table owns it.
   Conn& create(Context& ctx, transport::Socket& socket, std::string peer);
+  // The same, with an id taken earlier from reserve_id() and the handler
+  // of an outbound connection (owned by the connection).
+  Conn& create(Context& ctx, transport::Socket& socket, std::string peer, std::uint64_t id,
+               std::unique_ptr<Handler> own);
+  // Takes the next id for a connection still to be made (an outbound one).
+  std::uint64_t reserve_id() noexcept {
+    const std::uint64_t id = next_id_;
+    next_id_ += stride_;
+    return id;
+  }
   // Takes `c` out of its slot and the id index (on close).
   void release(Conn& c);
   // Frees the connections released since the last call.

@@ -261,6 +261,12 @@ void Ring::poll_multishot(int fd, std::uint64_t user_data) {
   io_uring_sqe_set_data64(s, user_data);
 }
 
+void Ring::poll_writable(int fd, std::uint64_t user_data) {
+  io_uring_sqe* s = impl_->sqe();
+  io_uring_prep_poll_add(s, fd, POLLOUT);
+  io_uring_sqe_set_data64(s, user_data);
+}
+
 void Ring::cancel(std::uint64_t target, std::uint64_t user_data) {
   io_uring_sqe* s = impl_->sqe();
   io_uring_prep_cancel64(s, target, IORING_ASYNC_CANCEL_ALL);

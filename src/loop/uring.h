@@ -92,6 +92,9 @@ class Ring {
   // MSG_NOSIGNAL: a reset peer is an EPIPE result, never a SIGPIPE.
   void send(int fd, std::span<const std::byte> bytes, std::uint64_t user_data);
   void poll_multishot(int fd, std::uint64_t user_data);
+  // One completion when `fd` is writable (or in error): how a non-blocking
+  // connect is waited for.
+  void poll_writable(int fd, std::uint64_t user_data);
   // Cancels every request carrying `target` (its completions then arrive,
   // usually with -ECANCELED); the cancel's own completion carries
   // `user_data`.

@@ -23,6 +23,7 @@ void Ring::accept(int, sockaddr_storage*, socklen_t*, std::uint64_t) { std::abor
 void Ring::recv(int, std::uint64_t) { std::abort(); }
 void Ring::send(int, std::span<const std::byte>, std::uint64_t) { std::abort(); }
 void Ring::poll_multishot(int, std::uint64_t) { std::abort(); }
+void Ring::poll_writable(int, std::uint64_t) { std::abort(); }
 void Ring::cancel(std::uint64_t, std::uint64_t) { std::abort(); }
 net::SysError Ring::enable() { std::abort(); }
 net::SysError Ring::submit() { std::abort(); }

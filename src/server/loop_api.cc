@@ -132,6 +132,13 @@ bool Loop::post_to(ConnectionHandle h, std::function<void(Connection&)> f,
   return true;
 }
 
+ConnectionHandle Loop::connect(const std::string& host, std::uint16_t port,
+                               std::unique_ptr<Handler> handler,
+                               std::chrono::milliseconds timeout) {
+  if (refuse_foreign(*this, "Loop::connect")) return {};
+  return worker(*this).connect(host, port, std::move(handler), timeout);
+}
+
 void Loop::post_all(const std::function<void(Loop&)>& f) {
   for (std::size_t i = 0; i < loops(); ++i) (void)post_to(i, f);
 }

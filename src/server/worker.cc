@@ -26,7 +26,8 @@ Worker::Worker(std::size_t index, const ServerOptions& config, loop::Clock& cloc
 
 Worker::~Worker() {
   // Connections refer to the context, the loop's timers and the transport:
-  // they go first.
+  // they go first, and connects in progress with them.
+  if (loop_) cancel_outbound("the server is gone");
   table_.for_each(
       [](core::Conn& c) { c.force_close("closed: worker destroyed", LogLevel::debug); });
   table_.collect();
@@ -97,6 +98,7 @@ bool Worker::turn(int& rc) {
 
 void Worker::teardown() {
   io_->close_listener();
+  cancel_outbound("the server stopped");
   cut_ += table_.size();
   table_.for_each([](core::Conn& c) { c.force_close("closed: worker stopping", LogLevel::debug); });
   core::Conn::process_dirty(*ctx_);
@@ -124,6 +126,7 @@ void Worker::begin_shutdown(loop::TimePoint deadline) {
       "worker " + std::to_string(index_) + ": listener closed" +
           (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)" : std::string()) +
           ", draining " + std::to_string(table_.size()) + " connection(s)");
+  cancel_outbound("the server is stopping");
   table_.for_each([](core::Conn& c) { c.begin_drain(); });
   core::Conn::process_dirty(*ctx_);
   if (deadline <= loop_->now()) {

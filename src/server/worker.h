@@ -25,6 +25,7 @@
 #include "framed/server.h"
 #include "loop/clock.h"
 #include "loop/event_loop.h"
+#include "net/socket.h"
 #include "transport/transport.h"
 
 namespace framed::server {
@@ -129,10 +130,40 @@ class Worker final : public framed::Loop, private transport::Sink {
   void on_error(transport::Socket& s, const net::SysError& error) override;
   void on_writable(transport::Socket& s) override;
   void on_sent(transport::Socket& s, std::size_t bytes, std::uint64_t frames) override;
+  void on_connected(transport::Socket& s, const net::SysError& result) override;
   void on_settle(transport::Socket& s) override;
   void on_wake() override {}
 
   void drain_expired();
+
+  // --- Outbound connections (outbound.cc).
+  // One connect in progress: the addresses left to try, the socket of the
+  // attempt under way, the deadline of them all.
+  struct Outbound {
+    std::uint64_t id = 0;  // Reserved for the connection.
+    std::string host;
+    std::vector<net::Endpoint> candidates;
+    std::size_t next = 0;  // Of candidates: the one to try next.
+    std::unique_ptr<Handler> handler;
+    transport::Socket* socket = nullptr;  // The attempt under way, if any.
+    net::Endpoint trying;
+    loop::TimerQueue::Id timer;
+    std::chrono::milliseconds timeout{};
+    std::string last_error;  // Why the previous address failed.
+  };
+
+ public:
+  // Loop::connect(): begins one (see framed/server.h).
+  ConnectionHandle connect(const std::string& host, std::uint16_t port,
+                           std::unique_ptr<Handler> handler, std::chrono::milliseconds timeout);
+
+ private:
+  // Tries the next address of `o`, or fails it with the last reason.
+  void connect_next(Outbound& o);
+  // Ends `o` with `error` (on_connect_error, later in this turn's tasks).
+  void fail_outbound(Outbound& o, Error error);
+  // Every connect in progress fails (the server is stopping).
+  void cancel_outbound(const char* why);
   // The drain is over once no connection is left and no accept can still
   // bring one.
   void check_drained();
@@ -152,6 +183,7 @@ class Worker final : public framed::Loop, private transport::Sink {
   std::atomic<std::thread::id> thread_{};  // Set by bind_thread() or start().
   loop::TimerQueue::Id drain_timer_;
   std::size_t cut_ = 0;
+  std::vector<std::unique_ptr<Outbound>> outbound_;  // Connects in progress.
   bool draining_ = false;
   bool done_ = false;
   bool exit_ = false;

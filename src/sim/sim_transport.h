@@ -20,6 +20,8 @@
 // event, is recorded for the oracle (sim/oracle.h).
 #pragma once
 
+#include <cerrno>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -70,9 +72,9 @@ struct SimConn {
   bool server_fin = false;         // The server shut down its write side.
   bool fin_delivered = false;      // ... and the peer's kernel has the FIN.
   loop::TimePoint fin_delivered_at{};
-  bool server_closed = false;      // The server closed its socket.
-  bool server_rst = false;         // The server's close reset the connection.
-  bool eof_read = false;           // The server read the peer's EOF.
+  bool server_closed = false;  // The server closed its socket.
+  bool server_rst = false;     // The server's close reset the connection.
+  bool eof_read = false;       // The server read the peer's EOF.
   // For the oracle.
   std::uint64_t sent_by_peer = 0;            // Bytes the peer's sends put in c2s.
   std::uint64_t handed = 0;                  // Bytes the server read.
@@ -132,6 +134,11 @@ class SimTransport final : public transport::Transport {
   }
   void close_listener() override;
   [[nodiscard]] bool accepts_pending() const noexcept override { return false; }
+  // Outbound connections are not simulated: refused at once.
+  transport::Socket* connect(const net::Endpoint& /*peer*/, net::SysError& error) override {
+    error = {"connect (not simulated)", EOPNOTSUPP};
+    return nullptr;
+  }
   net::SysError open(transport::Socket& s) override;
   net::SysError update(transport::Socket& s, bool want_read) override;
   transport::Wrote send(transport::Socket& s,

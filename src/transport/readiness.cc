@@ -24,7 +24,8 @@ struct ReadinessTransport::Sock final : Socket {
   std::uint32_t generation = 0;
   unsigned interest = loop::kNone;  // As registered with the poller.
   bool registered = false;
-  bool want_read = false;  // As the last update() said.
+  bool want_read = false;   // As the last update() said.
+  bool connecting = false;  // An outbound connect not yet finished.
   bool closed = false;
 
   // The poller token: the slab index, and the generation so that a stale
@@ -77,6 +78,15 @@ void ReadinessTransport::dispatch() {
       continue;  // A socket closed earlier in this batch.
     }
     Sock& s = *socks_[index];
+    if (s.connecting) {
+      // Writable (or an error) ends a non-blocking connect; SO_ERROR says
+      // how. Silent until the sink opens the socket for reading.
+      s.connecting = false;
+      const net::SysError result = net::connect_result(s.fd.get());
+      if (poller_->modify(s.fd.get(), s.token(), loop::kNone).ok()) s.interest = loop::kNone;
+      sink_.on_connected(s, result);
+      continue;
+    }
     // An error or hang-up: let read() or send() report what happened.
     if (e.readable || e.error) on_readable(s);
     if (!s.closed && (e.writable || e.error)) sink_.on_writable(s);
@@ -134,22 +144,40 @@ std::size_t ReadinessTransport::accept_some(std::size_t budget) {
       sink_.on_accept_error({"accept4", err});
       break;
     }
-    auto sock = std::make_unique<Sock>();
-    sock->fd.reset(fd);
-    if (!free_.empty()) {
-      sock->index = free_.back();
-      free_.pop_back();
-    } else {
-      sock->index = static_cast<std::uint32_t>(socks_.size());
-      socks_.emplace_back();
-    }
-    Sock& s = *sock;
-    s.generation = next_generation_++;
-    socks_[s.index] = std::move(sock);
     ++accepted;
-    sink_.on_accepted(s, peer);
+    sink_.on_accepted(make_socket(fd), peer);
   }
   return accepted;
+}
+
+ReadinessTransport::Sock& ReadinessTransport::make_socket(int fd) {
+  auto sock = std::make_unique<Sock>();
+  sock->fd.reset(fd);
+  if (!free_.empty()) {
+    sock->index = free_.back();
+    free_.pop_back();
+  } else {
+    sock->index = static_cast<std::uint32_t>(socks_.size());
+    socks_.emplace_back();
+  }
+  Sock& s = *sock;
+  s.generation = next_generation_++;
+  socks_[s.index] = std::move(sock);
+  return s;
+}
+
+Socket* ReadinessTransport::connect(const net::Endpoint& peer, net::SysError& error) {
+  net::UniqueFd fd;
+  if (error = net::connect_to(peer, fd); !error.ok()) return nullptr;
+  Sock& s = make_socket(fd.release());
+  if (error = poller_->add(s.fd.get(), s.token(), loop::kWrite); !error.ok()) {
+    close(s);
+    return nullptr;
+  }
+  s.registered = true;
+  s.interest = loop::kWrite;
+  s.connecting = true;
+  return &s;
 }
 
 bool ReadinessTransport::shed_one() {
@@ -180,7 +208,12 @@ void ReadinessTransport::close_listener() {
 net::SysError ReadinessTransport::open(Socket& socket) {
   Sock& s = of(socket);
   (void)net::set_nodelay(s.fd.get());
-  if (auto e = poller_->add(s.fd.get(), s.token(), loop::kRead); !e.ok()) return e;
+  // A connected socket is registered already (for its connect).
+  if (auto e = s.registered ? poller_->modify(s.fd.get(), s.token(), loop::kRead)
+                            : poller_->add(s.fd.get(), s.token(), loop::kRead);
+      !e.ok()) {
+    return e;
+  }
   s.registered = true;
   s.interest = loop::kRead;
   s.want_read = true;

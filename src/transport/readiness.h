@@ -38,6 +38,7 @@ class ReadinessTransport final : public Transport {
   void close_listener() override;
   [[nodiscard]] bool accepts_pending() const noexcept override { return false; }
 
+  Socket* connect(const net::Endpoint& peer, net::SysError& error) override;
   net::SysError open(Socket& s) override;
   net::SysError update(Socket& s, bool want_read) override;
   Wrote send(Socket& s, std::span<const std::span<const std::byte>> spans) override;
@@ -53,6 +54,8 @@ class ReadinessTransport final : public Transport {
   // Accepts up to `budget` connections; stops at EAGAIN, an error, or a
   // pause. Returns how many it reported.
   std::size_t accept_some(std::size_t budget);
+  // A slot for a new socket on `fd`.
+  Sock& make_socket(int fd);
   void on_readable(Sock& s);
 
   std::unique_ptr<loop::Poller> poller_;

@@ -79,6 +79,10 @@ class Sink {
   // Completion: a send finished; the kernel took `bytes`, completing
   // `frames` frames (the outbox is already updated).
   virtual void on_sent(Socket& s, std::size_t bytes, std::uint64_t frames) = 0;
+  // An outbound connect (Transport::connect) finished: `result` is empty
+  // on success (the sink then opens the socket, or closes it) or names
+  // why it failed (the sink closes the socket).
+  virtual void on_connected(Socket& s, const net::SysError& result) = 0;
   // The events of one socket in this batch are done (after on_input,
   // on_eof, on_writable or on_sent): the place to settle its state.
   virtual void on_settle(Socket& s) = 0;
@@ -124,8 +128,15 @@ class Transport : public loop::Io {
   // requests in flight after close_listener()).
   [[nodiscard]] virtual bool accepts_pending() const noexcept = 0;
 
+  // --- Outbound connections.
+  // Begins connecting a new non-blocking socket to `peer`. Returns it (the
+  // transport owns it, as an accepted one) or null with `error` set; the
+  // outcome comes through Sink::on_connected, never during this call.
+  virtual Socket* connect(const net::Endpoint& peer, net::SysError& error) = 0;
+
   // --- Connections.
-  // Starts serving an accepted socket (no delay, registered for events).
+  // Starts serving an accepted (or connected) socket (no delay, registered
+  // for events).
   virtual net::SysError open(Socket& s) = 0;
   // Brings the socket's interest up to date: receive or not, and send
   // whatever `out` holds. Returns the failing call, if any.

@@ -23,6 +23,7 @@ constexpr std::uint64_t kOpMask = std::uint64_t{3} << kOpShift;
 constexpr unsigned kRecv = 0;
 constexpr unsigned kSend = 1;
 constexpr unsigned kCancel = 2;
+constexpr unsigned kConnect = 3;  // A poll for the end of an outbound connect.
 constexpr std::uint64_t kSelf = kSlotMask;
 constexpr unsigned kAccept = 0;
 constexpr unsigned kWake = 1;
@@ -43,6 +44,7 @@ struct UringTransport::Sock final : Socket {
   bool recv_starved = false;     // Ended by -ENOBUFS: queued for a re-arm.
   bool sending_held = false;     // The send in flight is held.front()'s.
   bool closed = false;           // A zombie while inflight > 0.
+  bool connecting = false;       // Its connect's poll is in flight.
   unsigned inflight = 0;         // Requests whose last completion is due.
   // Echoes to send straight from provided buffers (at most one today),
   // ahead of the outbox (queued while it was empty). A buffer is recycled
@@ -245,6 +247,12 @@ void UringTransport::on_completion(const loop::Completion& done) {
   switch (op) {
     case kRecv: on_recv(*s, done); break;
     case kSend: on_send(*s, done); break;
+    case kConnect:
+      --s->inflight;
+      s->connecting = false;
+      sink_.on_connected(*s, done.res < 0 ? net::SysError{"connect", -done.res}
+                                          : net::connect_result(s->fd.get()));
+      break;
     default:
       // A cancel of this socket's receive finished (its receive's own last
       // completion re-arms it if wanted).
@@ -366,6 +374,16 @@ void UringTransport::rearm_starved() {
   }
 }
 
+Socket* UringTransport::connect(const net::Endpoint& peer, net::SysError& error) {
+  net::UniqueFd fd;
+  if (error = net::connect_to(peer, fd); !error.ok()) return nullptr;
+  Sock& s = make_socket(fd.release());
+  ring_->poll_writable(s.fd.get(), data(s, kConnect));
+  s.connecting = true;
+  ++s.inflight;
+  return &s;
+}
+
 net::SysError UringTransport::open(Socket& socket) {
   (void)net::set_nodelay(of(socket).fd.get());
   return {};
@@ -474,6 +492,10 @@ void UringTransport::close(Socket& socket) {
   }
   if (s.sending) {
     ring_->cancel(data(s, kSend), data(s, kCancel));
+    ++s.inflight;
+  }
+  if (s.connecting) {
+    ring_->cancel(data(s, kConnect), data(s, kCancel));
     ++s.inflight;
   }
   if (s.inflight == 0) {

@@ -69,6 +69,7 @@ class UringTransport final : public Transport {
   void close_listener() override;
   [[nodiscard]] bool accepts_pending() const noexcept override { return accepts_armed_ > 0; }
 
+  Socket* connect(const net::Endpoint& peer, net::SysError& error) override;
   net::SysError open(Socket& s) override;
   net::SysError update(Socket& s, bool want_read) override;
   Wrote send(Socket& s, std::span<const std::span<const std::byte>> spans) override;
