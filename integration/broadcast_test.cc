@@ -97,6 +97,49 @@ TEST_F(Broadcast, FansOutEveryFrameToEveryOtherClientByteExact) {
   EXPECT_TRUE(back.received.empty());
 }
 
+// With four workers, clients land on different workers (SO_REUSEPORT
+// spreads them; the per-worker counters show it), and a frame still
+// reaches every other client, on every worker, byte exact.
+TEST_F(Broadcast, WithFourWorkersAFrameReachesTheClientsOfEveryWorker) {
+  start({"--workers", "4", "--log-level", "debug"});
+  constexpr int kClients = 16;
+  std::vector<net::UniqueFd> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(connect_local(server.port()));
+  wait_open(kClients);
+  // The accepts per worker, from the debug counters of the last SIGUSR1
+  // (written just after the total that wait_open saw).
+  ASSERT_TRUE(server.wait_for_log("worker 3 counters (SIGUSR1)", 5s)) << server.stderr_text();
+  std::this_thread::sleep_for(50ms);
+  const std::string log = server.stderr_text();
+  int workers_with_clients = 0;
+  for (int w = 0; w < 4; ++w) {
+    const std::string head = "worker " + std::to_string(w) + " counters (SIGUSR1): accepted ";
+    const auto at = log.rfind(head);
+    ASSERT_NE(at, std::string::npos) << log;
+    if (std::stoi(log.substr(at + head.size())) > 0) ++workers_with_clients;
+  }
+  ASSERT_GE(workers_with_clients, 2) << "16 clients all on one of 4 workers";
+  // Each client sends one frame of its own; every other client gets all 15.
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(
+        write_all(clients[i].get(), frame_of(payload_of(100, static_cast<std::uint8_t>(i), 0))));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    const auto ex = exchange(clients[i].get(), {}, (kClients - 1) * 104U, false);
+    std::vector<std::vector<std::byte>> frames;
+    ASSERT_TRUE(split_frames(ex.received, frames)) << "client " << i;
+    ASSERT_EQ(frames.size(), static_cast<std::size_t>(kClients - 1)) << "client " << i;
+    std::vector<bool> from(kClients, false);
+    for (const auto& f : frames) {
+      const auto tag = std::to_integer<int>(f[0]);
+      ASSERT_LT(tag, kClients);
+      EXPECT_TRUE(f == payload_of(100, static_cast<std::uint8_t>(tag), 0));
+      from[static_cast<std::size_t>(tag)] = true;
+    }
+    EXPECT_FALSE(from[static_cast<std::size_t>(i)]) << "nothing comes back to the sender";
+  }
+}
+
 TEST_F(Broadcast, FramesOfTwoSendersNeverInterleave) {
   // Not a test of cutting: a cap the two unpaced senders cannot reach.
   start({"--max-backlog", "256MiB"});

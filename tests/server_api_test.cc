@@ -189,6 +189,31 @@ TEST(ServerApi, AbortEndsTheRunAtOnceAndSaysSo) {
   EXPECT_EQ(r.cut, 1U);
 }
 
+// A handler may set a timer, and ask how many loops there are, while it is
+// made (the loops existed only after the handlers, and a timer set then
+// crashed the server).
+TEST(ServerApi, AHandlerMaySetTimersAsItIsMade) {
+  struct Ticking final : FrameHandler {
+    Ticking(Loop& l, std::atomic<int>& ticks, std::atomic<std::size_t>& loops) {
+      loops = l.loops();
+      timer = l.every(1ms, [&ticks] { ++ticks; });
+    }
+    void on_frame(Connection&, std::span<const std::byte>) override {}
+    Timer timer;
+  };
+  std::atomic<int> ticks{0};
+  std::atomic<std::size_t> loops{0};
+  ServerOptions o = quiet_options();
+  o.workers = 2;
+  Server s(o, [&](Loop& l) { return std::make_unique<Ticking>(l, ticks, loops); });
+  ASSERT_FALSE(s.start());
+  for (int i = 0; i < 5000 && ticks < 10; ++i) std::this_thread::sleep_for(1ms);
+  s.stop();
+  (void)s.wait();
+  EXPECT_GE(ticks.load(), 10);
+  EXPECT_EQ(loops.load(), 2U);
+}
+
 // stop() is safe from any thread, a handler's own included.
 TEST(ServerApi, AHandlerMayStopItsOwnServer) {
   Server* self = nullptr;

@@ -52,6 +52,8 @@ options:
   --max-frame BYTES    largest frame relayed (default 16MiB); larger closes
   --max-backlog BYTES  a receiver with more pending than this is cut
                        (default 4MiB), so a slow one cannot stall the rest
+  --workers N          worker threads, each with its own clients (default 1);
+                       a frame reaches the clients of every worker
   --log-level L        debug, info, warn, error or off (default info)
   -h, --help           show this text
   --version            show the version
@@ -68,8 +70,9 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
     const std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") return Parsed::help;
     if (arg == "--version") return Parsed::version;
-    constexpr std::string_view known[] = {"--host",      "--port",        "--max-conns",
-                                          "--max-frame", "--max-backlog", "--log-level"};
+    constexpr std::string_view known[] = {"--host",      "--port",    "--max-conns",
+                                          "--max-frame", "--workers", "--max-backlog",
+                                          "--log-level"};
     bool is_known = false;
     for (auto k : known) is_known = is_known || k == arg;
     if (!is_known) {
@@ -98,6 +101,10 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
       const auto n = size(v, 0xFFFFFFFFU);
       ok = n.has_value();
       if (ok) out.server.max_frame = static_cast<std::uint32_t>(*n);
+    } else if (arg == "--workers") {
+      const auto n = number(v, 256);
+      ok = n && *n > 0;
+      if (ok) out.server.workers = static_cast<std::size_t>(*n);
     } else if (arg == "--max-backlog") {
       const auto n = size(v, 1ULL << 40U);
       ok = n && *n > 0;

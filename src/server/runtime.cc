@@ -95,9 +95,6 @@ Error Runtime::prepare() {
     workers_.push_back(std::make_unique<Worker>(i, config_, clock_, limit_));
     report_acks_.push_back(std::make_unique<std::atomic<std::uint64_t>>(0));
     Worker& w = *workers_.back();
-    auto handler = make_handler_(w);
-    if (!handler) return {"the handler factory returned no handler"};
-    w.set_handler(std::move(handler));
     const auto make = [&](transport::Sink& sink, std::string& why) {
       auto t = transport::make_transport(options, sink, why);
       if (!t && options.backend == Backend::io_uring)
@@ -107,7 +104,14 @@ Error Runtime::prepare() {
     std::string error;
     if (!w.init(make, std::move(listeners_[i]), error, inherited_)) return {error};
   }
+  // The handlers last, once every loop exists: a handler may set timers
+  // or ask loops() as it is made.
   for (auto& w : workers_) w->set_siblings(&workers_);
+  for (auto& w : workers_) {
+    auto handler = make_handler_(*w);
+    if (!handler) return {"the handler factory returned no handler"};
+    w->set_handler(std::move(handler));
+  }
   return {};
 }
 

@@ -19,8 +19,6 @@ Rig::Rig(const ServerOptions& config, Rng* rng, SimOptions sim, const HandlerFac
   util::set_log_sink(&collect, &log_);
   util::set_log_level(config.log_level);
   worker_ = std::make_unique<server::Worker>(0, config_, clock_, limit_);
-  auto handler = make ? make(*worker_) : std::make_unique<server::EchoHandler>();
-  worker_->set_handler(std::move(handler));
   sim.read_chunk = config_.read_chunk;
   std::string error;
   const bool ok = worker_->init(
@@ -31,6 +29,9 @@ Rig::Rig(const ServerOptions& config, Rng* rng, SimOptions sim, const HandlerFac
       },
       net::UniqueFd(), error);
   if (!ok) return;
+  // Made once the loop exists, as Runtime does: it may set timers.
+  auto handler = make ? make(*worker_) : std::make_unique<server::EchoHandler>();
+  worker_->set_handler(std::move(handler));
   net_->listen();
   (void)worker_->start();
 }
