@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs framed into a temporary prefix and builds against that prefix
-# only: examples/ as a separate CMake project (find_package(framed 1.0)),
+# only: examples/ as a separate CMake project (find_package(framed 1.1)),
 # and a one-file program with pkg-config. Then runs what it built. This is
 # what catches a header that was never installed or a target that leaks a
 # build-tree path.
@@ -35,6 +35,9 @@ cmake -S "$work/examples" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
 cmake --build "$work/build" -j 2 >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 "$work/build/framed-decode"
 "$work/build/framed-broadcast" --version
+"$work/build/framed-kv" --version
+# The library embedded: two servers, a client, a timer, a post, a connect.
+"$work/build/framed-embed" >"$work/embed.out" || { cat "$work/embed.out"; exit 1; }
 
 # The relay runs: it listens, and drains on SIGINT.
 "$work/build/framed-broadcast" --port 0 >"$work/out" 2>"$work/err" &

@@ -14,6 +14,7 @@ packages=(
   python3                               # scripts/mutation
   haproxy                               # integration/haproxy_test.cc (PROXY protocol)
   help2man dpkg-dev                     # man pages, the .deb's computed Depends
+  doxygen                               # the API reference (cmake --build ... --target docs)
 )
 # bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot; the
 # benchmark peers (bench/scenarios.sh): scripts/setup.sh --with-peers.

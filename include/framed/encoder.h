@@ -1,4 +1,5 @@
-// Frame encoding: the 4-byte header, and whole frames for clients and tests.
+/// @file
+/// Frame encoding: the 4-byte header, and whole frames for clients and tests.
 #pragma once
 
 #include <array>
@@ -13,7 +14,7 @@ namespace framed {
 
 inline constexpr std::size_t kHeaderSize = 4;
 
-// Returns the wire header for a payload of `length` bytes.
+/// Returns the wire header for a payload of `length` bytes.
 [[nodiscard]] constexpr std::array<std::byte, kHeaderSize> encode_header(
     std::uint32_t length) noexcept {
   std::array<std::byte, kHeaderSize> header{};
@@ -21,10 +22,10 @@ inline constexpr std::size_t kHeaderSize = 4;
   return header;
 }
 
-// Appends one complete frame (header, then payload) to `out`.
-// Returns false, and leaves `out` unchanged, when the payload is longer than
-// a header can describe (4 GiB - 1). This allocates through `out`; the decoder
-// never does.
+/// Appends one complete frame (header, then payload) to `out`.
+/// Returns false, and leaves `out` unchanged, when the payload is longer than
+/// a header can describe (4 GiB - 1). This allocates through `out`; the decoder
+/// never does.
 [[nodiscard]] bool append_frame(std::vector<std::byte>& out, std::span<const std::byte> payload);
 
 }  // namespace framed

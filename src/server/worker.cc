@@ -75,6 +75,9 @@ int Worker::run() {
   while (turn(rc)) {
   }
   teardown();
+  // The loop is over: whoever joins this thread may now destroy what the
+  // handlers hold (their timers included) from its own.
+  thread_.store(std::thread::id{}, std::memory_order_release);
   return rc;
 }
 

@@ -62,8 +62,9 @@ class Worker final : public framed::Loop, private transport::Sink {
   [[nodiscard]] std::size_t sibling_count() const noexcept {
     return siblings_ != nullptr ? siblings_->size() : 1;
   }
-  // True on the thread that runs this worker (and, before it starts, on
-  // any: the handler may set timers while it is made).
+  // True on the thread that runs this worker (and, before it starts or
+  // once it has ended, on any: the handler may set timers while it is
+  // made, and its timers are cancelled as it is destroyed).
   [[nodiscard]] bool on_own_thread() const noexcept {
     const std::thread::id owner = thread_.load(std::memory_order_acquire);
     return owner == std::thread::id{} || owner == std::this_thread::get_id();
