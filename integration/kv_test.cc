@@ -3,6 +3,7 @@
 // a wait answered by a set from another connection (on whichever worker),
 // or by its timeout; replies in request order behind a wait.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <string>
 #include <thread>
@@ -101,6 +102,25 @@ TEST_F(Kv, AWaitEndsAtItsTimeoutAndLaterRepliesKeepTheirOrder) {
   ASSERT_FALSE(c.send(both));
   EXPECT_EQ(answer(c), "timeout");
   EXPECT_EQ(answer(c), "not found");
+}
+
+// A client that resets while its wait holds its input paused: the reset
+// is seen at once (the connection is neither read nor written, and the
+// poller's error report spun the worker until the wait's timeout).
+TEST_F(Kv, AClientThatResetsDuringAWaitIsClosedAtOnce) {
+  Client c = connect();
+  const std::string wait = "wait never 30000";
+  ASSERT_FALSE(c.send_frame(std::as_bytes(std::span(wait.data(), wait.size()))));
+  std::vector<std::byte> none;
+  ASSERT_EQ(c.receive_frame(none, 100ms).code, Errc::timed_out);
+  const linger hard{1, 0};
+  ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+  c.close();  // A reset.
+  EXPECT_TRUE(server.wait_for_log("Connection reset by peer", 5s))
+      << "closed within 5 s, not at the 30 s wait timeout:\n"
+      << server.stderr_text();
+  Client other = connect();
+  EXPECT_EQ(ask(other, "get x"), "not found") << "and the worker serves the others";
 }
 
 TEST_F(Kv, TheCliSendsOneRequestAndPrintsTheReply) {

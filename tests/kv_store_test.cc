@@ -27,14 +27,15 @@ TEST(KvStore, WaitersAreHandedOutOnceAndCanLeave) {
   const Clock::time_point t0{std::chrono::hours(1)};
   const framed::ConnectionHandle a{0, 4};
   const framed::ConnectionHandle b{1, 9};
-  EXPECT_EQ(s.get_or_wait("k", a, t0), std::nullopt);
-  EXPECT_EQ(s.get_or_wait("k", b, t0), std::nullopt);
+  EXPECT_EQ(s.get_or_wait("k", {a, 1}, t0), std::nullopt);
+  EXPECT_EQ(s.get_or_wait("k", {b, 1}, t0), std::nullopt);
   s.remove_waiter("k", b);
   const auto woken = s.set("k", "v", milliseconds(0), t0);
   ASSERT_EQ(woken.size(), 1U);
-  EXPECT_EQ(woken[0], a);
+  EXPECT_EQ(woken[0].who, a);
+  EXPECT_EQ(woken[0].wait, 1U);
   EXPECT_TRUE(s.set("k", "w", milliseconds(0), t0).empty()) << "once only";
-  EXPECT_EQ(s.get_or_wait("k", a, t0), "w") << "present: no wait";
+  EXPECT_EQ(s.get_or_wait("k", {a, 2}, t0), "w") << "present: no wait";
 }
 
 }  // namespace

@@ -151,6 +151,28 @@ TEST(Outbound, AConnectThatHangsEndsAtItsTimeout) {
   EXPECT_EQ(r.rfind("error " + std::to_string(static_cast<int>(Errc::timed_out)), 0), 0U) << r;
 }
 
+// A connect still in progress when the server stops is told so (its
+// on_connect_error was posted to a loop that had already ended, and the
+// handler was destroyed without a word).
+TEST(Outbound, AConnectInProgressAtTheStopReachesOnConnectError) {
+  RawPeer full(0);
+  std::vector<Client> fillers(3);
+  for (auto& c : fillers) (void)c.connect("127.0.0.1", full.port, 200ms);
+  auto outcome = std::make_shared<Outcome>();
+  auto f = outcome->result.get_future();
+  {
+    Host host;
+    const std::uint16_t port = full.port;
+    host.on_loop([outcome, port](Loop& l) {
+      (void)l.connect("127.0.0.1", port, std::make_unique<Pinger>(outcome), 30s);
+    });
+    std::this_thread::sleep_for(50ms);  // The connect is under way (hanging).
+  }  // Stopped and destroyed.
+  ASSERT_EQ(f.wait_for(0s), std::future_status::ready) << "on_connect_error was never called";
+  const std::string r = f.get();
+  EXPECT_NE(r.find("stop"), std::string::npos) << r;
+}
+
 // The far side accepts and never reads: the outbound connection's output
 // stops at the cap of what is owed, the handler hears writable() turn
 // false and never on_drain, and the server stays bounded and stoppable.

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -17,6 +19,7 @@
 
 #include "framed/encoder.h"
 #include "framed/server.h"
+#include "net/socket.h"
 #include "test_client.h"
 
 namespace framed {
@@ -214,6 +217,41 @@ TEST(ServerApi, AHandlerMaySetTimersAsItIsMade) {
   EXPECT_EQ(loops.load(), 2U);
 }
 
+// A connection already queued when the server starts is served at once;
+// its handler's stop() must not be lost (the server published its runtime
+// only after its workers ran, and a stop() in between did nothing: wait()
+// then hung).
+TEST(ServerApi, AStopFromTheFirstCallbackIsNotLost) {
+  // A listening socket with a client already in its queue.
+  std::vector<net::Endpoint> eps;
+  std::string detail;
+  ASSERT_TRUE(net::resolve("127.0.0.1", 0, true, eps, detail).ok());
+  net::UniqueFd listener;
+  ASSERT_TRUE(net::listen_on(eps.front(), 16, listener, net::ReusePort::none).ok());
+  net::Endpoint bound;
+  ASSERT_TRUE(net::local_endpoint(listener.get(), bound).ok());
+  auto client = connect_local(bound.port());
+  ASSERT_TRUE(client.valid());
+  struct StopAtOpen final : FrameHandler {
+    Server** server;
+    explicit StopAtOpen(Server** s) : server(s) {}
+    void on_open(Connection&) override { (*server)->stop(0ms); }
+    void on_frame(Connection&, std::span<const std::byte>) override {}
+  };
+  Server* self = nullptr;
+  ServerOptions o = quiet_options();
+  o.listen_fd = listener.release();
+  Server s(o, [&self](Loop&) { return std::make_unique<StopAtOpen>(&self); });
+  self = &s;
+  ASSERT_FALSE(s.start());
+  auto done = std::async(std::launch::async, [&s] { return s.wait(); });
+  if (done.wait_for(5s) != std::future_status::ready) {
+    s.abort();
+    FAIL() << "the stop from on_open was lost";
+  }
+  EXPECT_FALSE(done.get().aborted);
+}
+
 // stop() is safe from any thread, a handler's own included.
 TEST(ServerApi, AHandlerMayStopItsOwnServer) {
   Server* self = nullptr;
@@ -337,6 +375,12 @@ TEST(Serve, WithTheLogOffItWritesNothingAndLeavesTheProcessAsItWas) {
   pthread_sigmask(SIG_BLOCK, &term, &old);
   ServerOptions o = quiet_options();
   o.log_level = LogLevel::off;
+  // Socket activation is asked for (options.systemd), not the library's
+  // default: these variables are neither read nor removed, and descriptor
+  // 3 (whatever it is here) is not taken (it was, and serve() failed).
+  const std::string pid = std::to_string(::getpid());
+  ::setenv("LISTEN_PID", pid.c_str(), 1);
+  ::setenv("LISTEN_FDS", "1", 1);
   testing::internal::CaptureStdout();
   int rc = -1;
   sigset_t mask_after_serve;
@@ -350,6 +394,9 @@ TEST(Serve, WithTheLogOffItWritesNothingAndLeavesTheProcessAsItWas) {
   set_log_level(LogLevel::info);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(out, "");
+  EXPECT_STREQ(::getenv("LISTEN_FDS"), "1") << "the environment is the program's";
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
   EXPECT_EQ(sigismember(&mask_after_serve, SIGTERM), 1) << "serve() restores the caller's mask";
   struct sigaction now {};
   sigaction(SIGPIPE, nullptr, &now);

@@ -29,19 +29,19 @@ std::string text(std::span<const std::byte> b) {
 }
 
 // Echoes every frame; "tick" is answered by a timer 20 ms later instead.
+// The timer lives in the connection's context: it dies with the
+// connection, so it never fires into one that is gone.
 class Echo final : public framed::FrameHandler {
  public:
   void on_frame(framed::Connection& c, std::span<const std::byte> payload) override {
     if (text(payload) == "tick") {
       framed::Connection* conn = &c;
-      later_ = c.loop().after(20ms, [conn] { conn->send_frame(bytes("tock")); });
+      c.emplace_context<framed::Timer>(
+          c.loop().after(20ms, [conn] { conn->send_frame(bytes("tock")); }));
       return;
     }
     c.send_frame(payload);
   }
-
- private:
-  framed::Timer later_;
 };
 
 // The outbound side: sends "hello" once connected, reports the echo.

@@ -18,6 +18,7 @@
 #include <framed/version.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -39,14 +40,17 @@ void reply(framed::Connection& c, std::string_view text) {
 // connection's context, so it dies (timer and all) with the connection.
 struct Waiting {
   std::string key;
+  std::uint64_t id = 0;  // Which of the connection's waits.
   framed::Timer timeout;
 };
 
-// Ends the wait of `c` (on its own loop) with `text`, if it still waits:
-// the value came, or the timeout fired, whichever first.
-void finish_wait(kv::Store& store, framed::Connection& c, std::string_view text) {
+// Ends wait `id` of `c` (on its own loop) with `text`, if it still waits:
+// the value came, or the timeout fired, whichever first. (A set's answer
+// may arrive after the timeout answered that wait and a new one began: the
+// id tells them apart.)
+void finish_wait(kv::Store& store, framed::Connection& c, std::uint64_t id, std::string_view text) {
   Waiting* w = c.context<Waiting>();
-  if (w == nullptr) return;  // Already answered.
+  if (w == nullptr || w->id != id) return;  // Already answered.
   store.remove_waiter(w->key, c.handle());
   c.reset_context();  // Cancels the timeout.
   reply(c, text);
@@ -89,11 +93,12 @@ class KvHandler final : public framed::FrameHandler {
     std::chrono::milliseconds ms{0};
     if (w.size() >= 3 && w.size() <= 4 && w[0] == "set" && (w.size() == 3 || millis(w[3], ms))) {
       const std::string value(w[2]);
-      for (const framed::ConnectionHandle& h : store_.set(std::string(w[1]), value, ms, now)) {
+      for (const kv::Store::Waiter& waiter : store_.set(std::string(w[1]), value, ms, now)) {
         // A waiter may be on any worker: its own loop answers it.
-        loop_.post_to(h, [&store = store_, value](framed::Connection& waiter) {
-          finish_wait(store, waiter, "value " + value);
-        });
+        loop_.post_to(waiter.who,
+                      [&store = store_, value, id = waiter.wait](framed::Connection& to) {
+                        finish_wait(store, to, id, "value " + value);
+                      });
       }
       reply(c, "ok");
     } else if (w.size() == 2 && w[0] == "get") {
@@ -103,7 +108,8 @@ class KvHandler final : public framed::FrameHandler {
       reply(c, store_.erase(std::string(w[1]), now) ? "ok" : "not found");
     } else if (w.size() == 3 && w[0] == "wait" && millis(w[2], ms)) {
       const std::string key(w[1]);
-      if (const auto v = store_.get_or_wait(key, c.handle(), now)) {
+      const std::uint64_t id = ++waits_;
+      if (const auto v = store_.get_or_wait(key, {c.handle(), id}, now)) {
         reply(c, "value " + *v);
         return;
       }
@@ -112,9 +118,10 @@ class KvHandler final : public framed::FrameHandler {
       c.pause_reading();
       Waiting& waiting = c.emplace_context<Waiting>();
       waiting.key = key;
+      waiting.id = id;
       framed::Connection* conn = &c;
-      waiting.timeout =
-          loop_.after(ms, [&store = store_, conn] { finish_wait(store, *conn, "timeout"); });
+      waiting.timeout = loop_.after(
+          ms, [&store = store_, conn, id] { finish_wait(store, *conn, id, "timeout"); });
     } else {
       reply(c, "error: expected set KEY VALUE [TTL_MS], get KEY, del KEY or wait KEY TIMEOUT_MS");
     }
@@ -128,6 +135,7 @@ class KvHandler final : public framed::FrameHandler {
   kv::Store& store_;
   framed::Loop& loop_;
   framed::Timer sweep_;
+  std::uint64_t waits_ = 0;  // Wait ids of this loop's connections.
 };
 
 const char* kUsage = R"(usage: framed-kv [options]

@@ -4,14 +4,13 @@
 
 namespace kv {
 
-std::vector<framed::ConnectionHandle> Store::set(const std::string& key, std::string value,
-                                                 std::chrono::milliseconds ttl,
-                                                 Clock::time_point now) {
+std::vector<Store::Waiter> Store::set(const std::string& key, std::string value,
+                                      std::chrono::milliseconds ttl, Clock::time_point now) {
   const std::lock_guard<std::mutex> lock(mutex_);
   Entry& e = data_[key];
   e.value = std::move(value);
   e.expires = ttl.count() > 0 ? now + ttl : Clock::time_point::max();
-  std::vector<framed::ConnectionHandle> woken;
+  std::vector<Waiter> woken;
   const auto [first, last] = waiters_.equal_range(key);
   for (auto it = first; it != last; ++it) woken.push_back(it->second);
   waiters_.erase(first, last);
@@ -48,7 +47,7 @@ std::size_t Store::size() {
   return data_.size();
 }
 
-std::optional<std::string> Store::get_or_wait(const std::string& key, framed::ConnectionHandle who,
+std::optional<std::string> Store::get_or_wait(const std::string& key, Waiter who,
                                               Clock::time_point now) {
   const std::lock_guard<std::mutex> lock(mutex_);
   const auto it = data_.find(key);
@@ -61,7 +60,7 @@ void Store::remove_waiter(const std::string& key, framed::ConnectionHandle who) 
   const std::lock_guard<std::mutex> lock(mutex_);
   const auto [first, last] = waiters_.equal_range(key);
   for (auto it = first; it != last; ++it) {
-    if (it->second == who) {
+    if (it->second.who == who) {
       waiters_.erase(it);
       return;
     }

@@ -7,6 +7,7 @@
 #include <framed/server.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -19,10 +20,18 @@ using Clock = std::chrono::steady_clock;
 
 class Store {
  public:
+  // A connection waiting for a key, and which of its waits this is (a
+  // connection waits again once answered; an answer must reach the wait
+  // it was meant for).
+  struct Waiter {
+    framed::ConnectionHandle who;
+    std::uint64_t wait = 0;
+  };
+
   // Sets `key` to `value`, expiring `ttl` after `now` (zero: never).
   // Returns the connections that were waiting for the key (now not).
-  std::vector<framed::ConnectionHandle> set(const std::string& key, std::string value,
-                                            std::chrono::milliseconds ttl, Clock::time_point now);
+  std::vector<Waiter> set(const std::string& key, std::string value, std::chrono::milliseconds ttl,
+                          Clock::time_point now);
   // The value, unless absent or expired at `now`.
   std::optional<std::string> get(const std::string& key, Clock::time_point now);
   // Removes `key`; false if it was absent (or expired).
@@ -34,8 +43,7 @@ class Store {
 
   // The value if present; otherwise `who` now waits for `key` to be set
   // (set() returns it once). One step, so no set can fall in between.
-  std::optional<std::string> get_or_wait(const std::string& key, framed::ConnectionHandle who,
-                                         Clock::time_point now);
+  std::optional<std::string> get_or_wait(const std::string& key, Waiter who, Clock::time_point now);
   void remove_waiter(const std::string& key, framed::ConnectionHandle who);
 
  private:
@@ -45,7 +53,7 @@ class Store {
   };
   std::mutex mutex_;
   std::map<std::string, Entry> data_;
-  std::multimap<std::string, framed::ConnectionHandle> waiters_;
+  std::multimap<std::string, Waiter> waiters_;
 };
 
 }  // namespace kv

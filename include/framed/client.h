@@ -49,7 +49,8 @@ class Client {
   /// The socket (-1 when not connected), for a caller that needs an option
   /// or its own poll(); reading from it bypasses the client's buffer.
   [[nodiscard]] int fd() const noexcept { return fd_; }
-  /// Replies above `limit` bytes are a protocol error (default kDefaultMaxFrame).
+  /// Replies above `limit` bytes are a protocol error (default
+  /// kDefaultMaxFrame); from the next frame on if one is being received.
   void set_max_frame(std::uint32_t limit) noexcept;
 
   /// Sends one frame (its header, then `payload`) whole within `timeout`.

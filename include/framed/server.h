@@ -148,8 +148,11 @@ struct ConnectionHandle {
 
 /// A connection, as a handler sees it. Valid from on_open to the end of
 /// on_close; use it only on its own loop's thread (its callbacks, its
-/// timers, tasks posted to it). A call from another thread is refused (a
-/// send returns false) with an error in the log, and touches nothing.
+/// timers, tasks posted to it). A call that acts on it (send, close,
+/// pause_reading, resume_reading) from another thread is refused (a send
+/// returns false) with an error in the log, and touches nothing; reading
+/// its state from another thread (pending_bytes(), context()) is a data
+/// race, as with any object of another thread.
 class Connection {
  public:
   /// Unique within its server, never reused: id() % workers is the index

@@ -177,6 +177,8 @@ Error Client::fill() {
 
 bool Client::decode(Error& error) {
   while (!frame_ready_ && in_head_ < in_size_) {
+    // A limit set mid-frame applies from the next frame.
+    if (!decoder_.in_frame() && decoder_.max_frame() != max_frame_) decoder_ = Decoder(max_frame_);
     const std::span<const std::byte> avail(in_.data() + in_head_, in_size_ - in_head_);
     const DecodeResult r = decoder_.feed(avail);
     in_head_ += r.consumed;

@@ -91,9 +91,11 @@ transport::Flow Conn::on_input(std::span<const std::byte> got) {
   // also deliver bytes received just before a close began: they are never
   // echoed, exactly as a readiness transport would never have read them.)
   if (!open_phase()) return transport::Flow::more;
-  if (!unread_.empty()) {
-    // Behind input kept back (a completion transport's receive that was
-    // already under way): in order, after it.
+  if (!unread_.empty() || !may_deliver()) {
+    // Behind input kept back, or while delivery is held (the handler paused
+    // this input from elsewhere, or the output reached the cap) when a
+    // completion transport's receive was already under way: kept, in
+    // order, for resume_input().
     unread_.insert(unread_.end(), got.begin(), got.end());
     return transport::Flow::stop;
   }

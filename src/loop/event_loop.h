@@ -55,6 +55,10 @@ class EventLoop {
   // wakes the loop. Safe from any thread. Tasks run in the order posted.
   void post(std::function<void()> task);
 
+  // Runs the tasks posted so far, now (the loop's thread): at its end, so
+  // that what was posted before it stopped still runs.
+  void run_pending() { run_posted(); }
+
   // One turn: posted tasks, the wait, the I/O, the due timers. Returns the
   // failing call of the wait, if any.
   net::SysError run_once();

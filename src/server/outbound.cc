@@ -81,6 +81,13 @@ void Worker::on_connected(transport::Socket& s, const net::SysError& result) {
     connect_next(o);
     return;
   }
+  if (const auto e = io_->open(s); !e.ok()) {
+    // Never opened to the handler: it hears of the failure instead.
+    io_->close(s);
+    limit_.release();
+    fail_outbound(o, {"cannot connect to " + o.trying.to_string() + ": " + e.message(), Errc::io});
+    return;
+  }
   // Connected: from here on it is a connection like any other.
   loop_->timers().remove(o.timer);
   core::Conn& c = table_.create(*ctx_, s, o.trying.to_string(), o.id, std::move(o.handler));
@@ -88,10 +95,6 @@ void Worker::on_connected(transport::Socket& s, const net::SysError& result) {
   const auto it = std::find_if(outbound_.begin(), outbound_.end(),
                                [&](const auto& p) { return p.get() == &o; });
   outbound_.erase(it);  // `o` is gone.
-  if (const auto e = io_->open(s); !e.ok()) {
-    c.force_close(e.message(), LogLevel::error);
-    return;
-  }
   c.start(true);
 }
 

@@ -256,7 +256,8 @@ bool Runtime::take_finished() {
       post_all([](Worker& w) { w.request_exit(); });
     }
   }
-  return finished_ >= workers_.size();
+  // Against the threads started: start() may have failed part-way.
+  return finished_ >= threads_.size();
 }
 
 void Runtime::wait_acks(const std::function<bool()>& done, std::chrono::milliseconds limit) {

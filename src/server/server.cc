@@ -89,10 +89,17 @@ Error Server::start() {
                                                    loop::system_clock(), adopted);
   runtime->set_labels(m.frames_label, m.bytes_label);
   if (Error e = runtime->prepare()) return e;
-  if (Error e = runtime->start()) return e;
+  // Published before any worker runs: a handler that calls stop() on its
+  // first frame must find it.
+  server::Runtime* r = runtime.get();
   {
     const std::lock_guard<std::mutex> lock(m.mutex);
     m.runtime = std::move(runtime);
+  }
+  if (Error e = r->start()) {
+    const std::lock_guard<std::mutex> lock(m.mutex);
+    m.runtime.reset();  // start() has stopped and joined what it started.
+    return e;
   }
   const std::string proxy_note =
       config.proxy_protocol ? ", PROXY protocol from " + join(config.proxy_from) + " within " +
@@ -108,10 +115,12 @@ Error Server::start() {
 }
 
 std::uint16_t Server::port() const noexcept {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->runtime ? impl_->bound.port() : std::uint16_t{0};
 }
 
 std::vector<std::string> Server::addresses() const {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
   if (!impl_->runtime) return {};
   return {impl_->bound.to_string()};
 }
@@ -129,12 +138,17 @@ void Server::abort() {
 }
 
 StopReport Server::wait() {
-  if (!impl_->runtime) {
+  server::Runtime* runtime = nullptr;
+  {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    runtime = impl_->runtime.get();
+  }
+  if (runtime == nullptr) {
     StopReport r;
     r.error = {impl_->started ? "the server did not start" : "the server was not started"};
     return r;
   }
-  return impl_->runtime->wait();
+  return runtime->wait();  // Destroyed only with the Server.
 }
 
 StopReport Server::run() {
@@ -152,10 +166,12 @@ void Server::for_each_loop(const std::function<void(Loop&)>& f) {
 }
 
 ServerCounters Server::counters() const noexcept {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->runtime ? impl_->runtime->counters() : ServerCounters{};
 }
 
 std::size_t Server::open_connections() const noexcept {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->runtime ? impl_->runtime->open() : 0;
 }
 

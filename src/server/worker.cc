@@ -27,7 +27,10 @@ Worker::Worker(std::size_t index, const ServerOptions& config, loop::Clock& cloc
 Worker::~Worker() {
   // Connections refer to the context, the loop's timers and the transport:
   // they go first, and connects in progress with them.
-  if (loop_) cancel_outbound("the server is gone");
+  if (loop_) {
+    cancel_outbound("the server is gone");
+    loop_->run_pending();  // Their on_connect_error, and what else waits.
+  }
   table_.for_each(
       [](core::Conn& c) { c.force_close("closed: worker destroyed", LogLevel::debug); });
   table_.collect();
@@ -102,6 +105,9 @@ bool Worker::turn(int& rc) {
 void Worker::teardown() {
   io_->close_listener();
   cancel_outbound("the server stopped");
+  // Tasks posted before the loop ended still run (on_connect_error among
+  // them), while every connection still exists.
+  loop_->run_pending();
   cut_ += table_.size();
   table_.for_each([](core::Conn& c) { c.force_close("closed: worker stopping", LogLevel::debug); });
   core::Conn::process_dirty(*ctx_);

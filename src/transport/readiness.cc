@@ -88,11 +88,27 @@ void ReadinessTransport::dispatch() {
       continue;
     }
     // An error or hang-up: let read() or send() report what happened.
+    if (e.error && !s.want_read && s.out.empty()) {
+      // Neither read nor written (the handler paused its input, nothing is
+      // owed): no call would report it, and the poller reports it on every
+      // wait whatever the interest, which would spin the loop. Say it now.
+      on_stalled_error(s);
+      if (!s.closed) sink_.on_settle(s);
+      continue;
+    }
     if (e.readable || e.error) on_readable(s);
     if (!s.closed && (e.writable || e.error)) sink_.on_writable(s);
     if (!s.closed) sink_.on_settle(s);
   }
   closed_.clear();
+}
+
+void ReadinessTransport::on_stalled_error(Sock& s) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(s.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  // A hang-up without a pending error: the peer is gone both ways.
+  sink_.on_error(s, {"recv", err != 0 ? err : ECONNRESET});
 }
 
 void ReadinessTransport::on_readable(Sock& s) {

@@ -57,6 +57,9 @@ class ReadinessTransport final : public Transport {
   // A slot for a new socket on `fd`.
   Sock& make_socket(int fd);
   void on_readable(Sock& s);
+  // An error or hang-up on a socket neither read nor written: reported as
+  // the socket's error (SO_ERROR, else ECONNRESET).
+  void on_stalled_error(Sock& s);
 
   std::unique_ptr<loop::Poller> poller_;
   Sink& sink_;
