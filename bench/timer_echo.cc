@@ -47,8 +47,10 @@ class TimedEcho final : public framed::ChunkHandler {
     if (chunk.first) c.send(chunk.header);
     c.send(chunk.payload);
     if (chunk.last && timers_ > 0) {
-      // A request answered: its timeout goes, the next one's is set.
-      c.context<PerConn>()->request = c.loop().after(30s, [] {});
+      // A request answered: the next one's timeout is the same timer,
+      // pushed back (Timer::restart: no allocation).
+      PerConn& p = *c.context<PerConn>();
+      if (!p.request.restart(30s)) p.request = c.loop().after(30s, [] {});
     }
   }
   void on_end_of_input(framed::Connection& c, std::span<const std::byte> held) override {

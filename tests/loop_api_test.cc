@@ -117,6 +117,28 @@ TEST(LoopTimers, EveryRunsEachPeriodUntilItCancelsItself) {
   EXPECT_EQ(runs, 3);
 }
 
+// The per-request timeout: one timer, pushed back on every request, fires
+// only once requests stop; and a timer that fired can be set again.
+TEST(LoopTimers, RestartMovesATimerAndReArmsOneThatFired) {
+  Fixture f;
+  int fired = 0;
+  Timer t = f.loop().after(milliseconds(100), [&] { ++fired; });
+  for (int i = 0; i < 5; ++i) {
+    f.rig->advance(milliseconds(60));
+    EXPECT_TRUE(t.restart(milliseconds(100)));
+  }
+  EXPECT_EQ(fired, 0) << "300 ms passed, but never 100 ms since the last restart";
+  f.rig->advance(milliseconds(100));
+  EXPECT_EQ(fired, 1);
+  EXPECT_FALSE(t.active());
+  EXPECT_TRUE(t.restart(milliseconds(10)));
+  EXPECT_TRUE(t.active());
+  f.rig->advance(milliseconds(10));
+  EXPECT_EQ(fired, 2);
+  t.cancel();
+  EXPECT_FALSE(t.restart(milliseconds(10))) << "a cancelled handle has no timer";
+}
+
 TEST(LoopTimers, EveryWithAZeroPeriodIsRefused) {
   Fixture f;
   Timer t = f.loop().every(milliseconds(0), [] {});

@@ -185,5 +185,33 @@ TEST(EventLoop, PostedTasksRunOnTheLoopsTurnInOrderFromAnyThread) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(ran[static_cast<std::size_t>(i)], i);
 }
 
+// A busy turn: the Io has many sockets' events to dispatch. A task posted
+// while it does runs between two sockets' events, not after the whole turn
+// (under load a turn lasts milliseconds; a post must not wait for it).
+class BusyIo final : public Io {
+ public:
+  net::SysError poll(int) override { return {}; }
+  void dispatch() override {
+    for (int i = 0; i < 100; ++i) {
+      if (i == 10) post_now();  // "Another thread" posts as event 10 is done.
+      events.push_back(i);
+      between();
+    }
+  }
+  void wake() noexcept override {}
+  std::function<void()> post_now;
+  std::vector<int> events;
+};
+
+TEST(EventLoop, ATaskPostedDuringABusyTurnRunsBetweenTwoEvents) {
+  ManualClock clock;
+  BusyIo io;
+  EventLoop loop(clock, io);
+  std::size_t ran_after = 0;
+  io.post_now = [&] { loop.post([&] { ran_after = io.events.size(); }); };
+  ASSERT_TRUE(loop.run_once().ok());
+  EXPECT_EQ(ran_after, 11U) << "right after the event during which it was posted";
+}
+
 }  // namespace
 }  // namespace framed::loop

@@ -265,6 +265,12 @@ class Timer {
   /// True while the callback is still to run: an after() timer until it
   /// fires, an every() timer until it is cancelled.
   [[nodiscard]] bool active() const noexcept;
+  /// Sets the timer to run `delay` from now instead: an after() timer again
+  /// (fired or not), an every() timer's next run (then every period). Costs
+  /// no allocation: a per-request timeout re-armed on every request is
+  /// this. Returns false on a handle with no timer (never set, cancelled),
+  /// or from another thread (refused, with an error in the log).
+  bool restart(std::chrono::milliseconds delay) noexcept;
 
  private:
   friend class Loop;
@@ -299,9 +305,9 @@ class Loop {
   /// (an inactive handle, an error in the log).
   [[nodiscard]] Timer after(std::chrono::milliseconds delay, std::function<void()> f);
   /// Runs `f` every `period` (above 0; the first run one period from now),
-  /// until the handle is cancelled or dropped. A run that comes late (a busy
-  /// loop) does not bunch the next ones: each is one period after the
-  /// previous was due, or after now if that has passed.
+  /// until the handle is cancelled or dropped. Each run is one period after
+  /// the previous one ran, so runs that come late (a busy loop) never bunch
+  /// up.
   [[nodiscard]] Timer every(std::chrono::milliseconds period, std::function<void()> f);
 
   /// Any thread: runs `f` on this loop's thread, soon (the loop is woken).

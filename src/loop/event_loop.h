@@ -35,6 +35,18 @@ class Io {
   // Makes a poll() in progress (or the next one) return soon. Safe from any
   // thread and from a signal handler's thread.
   virtual void wake() noexcept = 0;
+
+  // What dispatch() calls between one socket's events and the next (the
+  // loop runs tasks posted meanwhile, so a busy turn does not hold them).
+  void set_between(std::function<void()> f) { between_ = std::move(f); }
+
+ protected:
+  void between() {
+    if (between_) between_();
+  }
+
+ private:
+  std::function<void()> between_;
 };
 
 class EventLoop {
@@ -58,6 +70,8 @@ class EventLoop {
   // Runs the tasks posted so far, now (the loop's thread): at its end, so
   // that what was posted before it stopped still runs.
   void run_pending() { run_posted(); }
+  // Destroys the loop; the Io no longer calls it.
+  ~EventLoop();
 
   // One turn: posted tasks, the wait, the I/O, the due timers. Returns the
   // failing call of the wait, if any.

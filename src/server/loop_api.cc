@@ -62,12 +62,10 @@ Timer Loop::after(std::chrono::milliseconds delay, std::function<void()> f) {
   if (refuse_foreign(*this, "Loop::after") || !f) return t;
   Worker* w = &worker(*this);
   loop::TimerQueue& timers = w->event_loop().timers();
-  const auto id = timers.add_self([w, f = std::move(f)](loop::TimerQueue::Id self) {
-    // Freed before the call: the handle reads inactive inside it, and the
-    // callback may drop its own handle.
-    w->event_loop().timers().remove(self);
-    w->run_guarded("a timer's callback", f);
-  });
+  // The record stays until the handle goes (disarmed once it fired), so
+  // that restart() re-arms it without allocating: the per-request timeout
+  // pattern, re-armed on every request, costs a store, not a malloc.
+  const auto id = timers.add([w, f = std::move(f)] { w->run_guarded("a timer's callback", f); });
   timers.schedule(id, w->event_loop().now() + delay);
   t.loop_ = this;
   t.index_ = id.index;
@@ -84,17 +82,13 @@ Timer Loop::every(std::chrono::milliseconds period, std::function<void()> f) {
   }
   Worker* w = &worker(*this);
   loop::TimerQueue& timers = w->event_loop().timers();
-  const loop::TimePoint first = w->event_loop().now() + period;
-  const auto id = timers.add_self(
-      [w, period, due = first, f = std::move(f)](loop::TimerQueue::Id self) mutable {
-        // Re-armed before the call, so that the callback may cancel it.
-        const loop::TimePoint now = w->event_loop().now();
-        due += period;
-        if (due <= now) due = now + period;  // Late: do not bunch up.
-        w->event_loop().timers().schedule(self, due);
-        w->run_guarded("a timer's callback", f);
-      });
-  timers.schedule(id, first);
+  const auto id = timers.add_self([w, period, f = std::move(f)](loop::TimerQueue::Id self) {
+    // Re-armed before the call, so that the callback may cancel it or
+    // restart it; a period after this run, so late runs never bunch up.
+    w->event_loop().timers().schedule(self, w->event_loop().now() + period);
+    w->run_guarded("a timer's callback", f);
+  });
+  timers.schedule(id, w->event_loop().now() + period);
   t.loop_ = this;
   t.index_ = id.index;
   t.generation_ = id.generation;
@@ -179,6 +173,18 @@ void Timer::cancel() noexcept {
   }
   w.event_loop().timers().remove(id_of(index_, generation_));
   loop_ = nullptr;
+}
+
+bool Timer::restart(std::chrono::milliseconds delay) noexcept {
+  if (loop_ == nullptr) return false;
+  Worker& w = worker(*loop_);
+  if (!w.on_own_thread()) {
+    log(LogLevel::error, "Timer::restart was called from a thread other than loop " +
+                             std::to_string(w.worker_index()) + "'s: refused (use Loop::post)");
+    return false;
+  }
+  w.event_loop().timers().schedule(id_of(index_, generation_), w.event_loop().now() + delay);
+  return true;
 }
 
 bool Timer::active() const noexcept {

@@ -94,11 +94,13 @@ void ReadinessTransport::dispatch() {
       // wait whatever the interest, which would spin the loop. Say it now.
       on_stalled_error(s);
       if (!s.closed) sink_.on_settle(s);
+      between();
       continue;
     }
     if (e.readable || e.error) on_readable(s);
     if (!s.closed && (e.writable || e.error)) sink_.on_writable(s);
     if (!s.closed) sink_.on_settle(s);
+    between();
   }
   closed_.clear();
 }

@@ -98,7 +98,10 @@ net::SysError UringTransport::poll(int timeout_ms) {
 }
 
 void UringTransport::dispatch() {
-  for (const loop::Completion& done : completions_) on_completion(done);
+  for (const loop::Completion& done : completions_) {
+    on_completion(done);
+    between();
+  }
   if (!starved_.empty()) rearm_starved();
   closed_.clear();
 }
