@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "daemon.h"
 #include "server_process.h"
 #include "test_client.h"
 
@@ -34,98 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kProxySource = "127.0.0.5";
 const char* const kHosts[3] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
-
-std::string find_haproxy() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    std::string candidate = (dir.empty() ? "." : dir) + "/haproxy";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  for (const char* fixed : {"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"}) {
-    if (::access(fixed, X_OK) == 0) return fixed;
-  }
-  return {};
-}
-
-// A port that was free a moment ago: HAProxy's bind cannot take port 0
-// and report it, so the test picks one (the race is retried once).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-// HAProxy in the foreground (-db), its output in a file; always reaped.
-class Haproxy {
- public:
-  ~Haproxy() { stop(); }
-
-  bool start(const std::string& binary, const std::string& config, std::string& error) {
-    log_path_ = config + ".log";
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      error = "fork failed";
-      return false;
-    }
-    if (pid == 0) {
-      const int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-      ::execl(binary.c_str(), binary.c_str(), "-f", config.c_str(), "-db", nullptr);
-      ::_exit(127);
-    }
-    pid_ = pid;
-    return true;
-  }
-
-  // True while the process runs.
-  bool alive() {
-    if (pid_ < 0) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
-  void stop() {
-    if (pid_ < 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  [[nodiscard]] std::string output() const {
-    std::ifstream in(log_path_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::string log_path_;
-};
 
 std::string make_config(std::uint16_t front, const std::uint16_t (&ports)[3]) {
   std::string c =
@@ -190,11 +99,11 @@ class HaproxyFront : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<ServerProcess> servers_[3];
   std::uint16_t ports_[3] = {};
-  Haproxy haproxy_;
+  Daemon haproxy_;
   std::uint16_t front_ = 0;
 
   void SetUp() override {
-    binary_ = find_haproxy();
+    binary_ = find_program("haproxy");
     if (binary_.empty()) {
       GTEST_SKIP() << "haproxy is not installed (not on PATH nor in /usr/sbin): "
                       "scripts/setup.sh installs Debian's haproxy";
@@ -213,7 +122,7 @@ class HaproxyFront : public ::testing::Test {
       const std::string cfg = dir_ + "/haproxy.cfg";
       std::ofstream(cfg) << make_config(front_, ports_);
       std::string error;
-      ASSERT_TRUE(haproxy_.start(binary_, cfg, error)) << error;
+      ASSERT_TRUE(haproxy_.start(binary_, {"-f", cfg, "-db"}, cfg + ".log", error)) << error;
       if (wait_until_serving()) return;
       haproxy_.stop();
     }

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ make            # build
   liburing-dev                          # the io_uring backend (optional at build time)
+  libssl-dev openssl                    # TLS (optional at build time); test certificates
   clang libclang-rt-14-dev              # clang build, libFuzzer, sanitizer runtimes
   libgtest-dev libgmock-dev             # unit and integration tests
   librapidcheck-dev                     # property tests

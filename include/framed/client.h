@@ -21,12 +21,30 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framed/decoder.h"
 #include "framed/error.h"
 
 namespace framed {
+
+namespace detail {
+struct TlsStream;
+}  // namespace detail
+
+/// TLS for a Client (OpenSSL 3; see tls_supported() in framed/server.h).
+/// The server's certificate is always verified, against ca_file or else the
+/// system's trust store, and must name server_name (else the host given to
+/// connect()).
+struct ClientTlsOptions {
+  bool enabled = false;
+  std::string ca_file;              ///< PEM CA certificates to trust; empty: the system's.
+  std::string cert_file;            ///< PEM client certificate, for mutual TLS.
+  std::string key_file;             ///< Its PEM private key.
+  std::string server_name;          ///< SNI and the name to verify; empty: the host.
+  std::string min_version = "1.2";  ///< "1.2" or "1.3".
+};
 
 class Client {
  public:
@@ -45,6 +63,12 @@ class Client {
   /// Errc::connect (refused, unreachable: the last address's reason), or
   /// Errc::timed_out.
   Error connect(const std::string& host, std::uint16_t port, Duration timeout = Duration(5'000));
+  /// TLS for the next connect(), whose timeout then covers the handshake
+  /// too. A failed handshake returns Errc::tls with OpenSSL's reason
+  /// ("certificate verify failed"); a build without TLS, Errc::invalid_argument.
+  void set_tls(ClientTlsOptions options) { tls_options_ = std::move(options); }
+  /// Whether this build has TLS (OpenSSL 3 was found when it was built).
+  [[nodiscard]] static bool tls_supported() noexcept;
   [[nodiscard]] bool connected() const noexcept { return fd_ >= 0; }
   /// The socket (-1 when not connected), for a caller that needs an option
   /// or its own poll(); reading from it bypasses the client's buffer.
@@ -102,7 +126,16 @@ class Client {
   Error fill();
   Error write_all(std::span<const std::byte> bytes, Duration timeout);
 
+  // Writes some of `bytes`, through TLS when it is on.
+  Error write_some(std::span<const std::byte> bytes, std::size_t& done, bool& would_block);
+  // Waits up to `left` for `events` (POLLIN, POLLOUT), or for what TLS
+  // needs first. Returns the events that came (0: timed out); POLLIN at
+  // once when TLS holds decrypted input already.
+  short wait(short events, std::chrono::steady_clock::duration left);
+
   int fd_ = -1;
+  ClientTlsOptions tls_options_;
+  detail::TlsStream* tls_ = nullptr;  ///< Owned; null without TLS.
   std::uint32_t max_frame_ = kDefaultMaxFrame;
   Decoder decoder_{kDefaultMaxFrame};
   std::vector<std::byte> in_;  ///< Read and not yet decoded: in_[in_head_, in_size_).

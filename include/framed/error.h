@@ -19,6 +19,7 @@ enum class Errc : std::uint8_t {
   reset,             ///< The connection was reset or broke (ECONNRESET, EPIPE).
   protocol,          ///< The peer broke the framing (a frame above the limit).
   io,                ///< Another system call failed.
+  tls,               ///< The TLS handshake failed, or the peer broke TLS.
 };
 
 /// Empty (false) when the call succeeded; otherwise why not.

@@ -44,6 +44,29 @@
 
 namespace framed {
 
+/// TLS on the listening side (OpenSSL 3; see tls_supported()). Off while
+/// cert_file is empty. Outbound connections (Loop::connect) stay plain.
+/// TLS 1.2 is the floor, renegotiation is refused, and session tickets
+/// (resumption) are on. spec/PROTOCOL.md §7 says how closes work over TLS.
+struct TlsOptions {
+  std::string cert_file;  ///< PEM: the certificate chain, leaf first.
+  std::string key_file;   ///< PEM: the certificate's private key.
+  /// PEM: when set, mutual TLS: a client must present a certificate that
+  /// this CA signed, or the handshake fails and the connection is closed.
+  std::string client_ca_file;
+  std::string min_version = "1.2";  ///< "1.2" or "1.3".
+  std::string ciphers;              ///< TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's.
+  std::string ciphersuites;         ///< TLS 1.3 suites (OpenSSL syntax); empty: OpenSSL's.
+  /// A handshake not finished this long after the accept closes the
+  /// connection (0 disables, which a deployment should not).
+  std::chrono::milliseconds handshake_timeout{5'000};
+  [[nodiscard]] bool enabled() const noexcept { return !cert_file.empty(); }
+};
+
+/// Whether this build has TLS (OpenSSL 3 was found when it was built).
+/// Without it, a Server whose TlsOptions are enabled fails to start.
+[[nodiscard]] bool tls_supported() noexcept;
+
 /// How the event loop waits for sockets. poll is the portable reference;
 /// epoll scales with connections (Linux); io_uring submits reads and writes
 /// in batches (Linux 6.0+, when built with liburing; refused by some
@@ -109,6 +132,8 @@ struct ServerOptions {
   bool proxy_protocol = false;
   std::vector<std::string> proxy_from = {"127.0.0.0/8", "::1/128"};
   std::chrono::milliseconds proxy_timeout{3'000};
+  /// TLS on every accepted connection (off by default).
+  TlsOptions tls;
 };
 
 /// How a handler receives frames.
@@ -216,12 +241,25 @@ class Connection {
   /// `why` is logged with the peer's address.
   void close(std::string_view why);
 
+  /// Over TLS, from on_open on: the client certificate's subject, verified
+  /// against TlsOptions::client_ca_file, in OpenSSL's one-line form
+  /// ("CN=client one,O=framed tests"). Empty without mutual TLS (or without TLS).
+  [[nodiscard]] const std::string& peer_subject() const noexcept { return peer_subject_; }
+  /// ... and its subject alternative names ("DNS:client.example",
+  /// "email:client@example.com", "IP:127.0.0.1"); empty likewise.
+  [[nodiscard]] const std::vector<std::string>& peer_names() const noexcept { return peer_names_; }
+
  protected:
   Connection(std::uint64_t id, std::string peer, Loop* loop)
       : id_(id), peer_(std::move(peer)), loop_(loop) {}
   ~Connection() = default;
   /// The runtime names the client from a PROXY header, before on_open.
   void set_peer(std::string peer) { peer_ = std::move(peer); }
+  /// The runtime records the TLS client certificate, before on_open.
+  void set_peer_certificate(std::string subject, std::vector<std::string> names) {
+    peer_subject_ = std::move(subject);
+    peer_names_ = std::move(names);
+  }
 
  private:
   struct ContextDeleter {
@@ -242,6 +280,8 @@ class Connection {
   std::uint64_t id_;
   std::string peer_;
   Loop* loop_;
+  std::string peer_subject_;
+  std::vector<std::string> peer_names_;
   ContextPtr context_{nullptr, ContextDeleter{}};
   const void* context_type_ = nullptr;
 };

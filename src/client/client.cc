@@ -10,6 +10,7 @@
 #include <random>
 #include <utility>
 
+#include "client/tls_stream.h"
 #include "framed/encoder.h"
 #include "net/fd.h"
 #include "net/socket.h"
@@ -54,6 +55,8 @@ Client& Client::operator=(Client&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
+    tls_options_ = other.tls_options_;
+    tls_ = std::exchange(other.tls_, nullptr);
     max_frame_ = other.max_frame_;
     decoder_ = other.decoder_;
     in_ = std::move(other.in_);
@@ -66,6 +69,8 @@ Client& Client::operator=(Client&& other) noexcept {
 }
 
 void Client::close() noexcept {
+  detail::tls_free(tls_);
+  tls_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   decoder_ = Decoder(max_frame_);
@@ -106,6 +111,11 @@ Error Client::connect(const std::string& host, std::uint16_t port, Duration time
       continue;
     }
     (void)net::set_nodelay(fd.get());
+    if (tls_options_.enabled) {
+      Error e;
+      tls_ = detail::tls_connect(fd.get(), tls_options_, host, give_up, e);
+      if (tls_ == nullptr) return e;
+    }
     fd_ = fd.release();
     in_.resize(kReadSize);
     return {};
@@ -118,11 +128,12 @@ Error Client::write_all(std::span<const std::byte> bytes, Duration timeout) {
   const auto give_up = Clock::now() + timeout;
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const net::IoResult w = net::write_some(fd_, bytes.subspan(done));
-    if (!w.error.ok()) return io_error(w.error);
-    done += w.bytes;
+    std::size_t n = 0;
+    bool would_block = false;
+    if (Error e = write_some(bytes.subspan(done), n, would_block)) return e;
+    done += n;
     if (done == bytes.size()) break;
-    if (w.would_block && wait_for(fd_, POLLOUT, give_up - Clock::now()) == 0) {
+    if (would_block && wait(POLLOUT, give_up - Clock::now()) == 0) {
       return {"timed out after " + std::to_string(timeout.count()) + "ms with " +
                   std::to_string(bytes.size() - done) + " of " + std::to_string(bytes.size()) +
                   " bytes unsent (the server is not reading)",
@@ -130,6 +141,27 @@ Error Client::write_all(std::span<const std::byte> bytes, Duration timeout) {
     }
   }
   return {};
+}
+
+Error Client::write_some(std::span<const std::byte> bytes, std::size_t& done, bool& would_block) {
+  if (tls_ != nullptr) {
+    const detail::TlsIo w = detail::tls_write(*tls_, bytes);
+    done = w.bytes;
+    would_block = w.would_block;
+    return w.error;
+  }
+  const net::IoResult w = net::write_some(fd_, bytes);
+  done = w.bytes;
+  would_block = w.would_block;
+  return w.error.ok() ? Error{} : io_error(w.error);
+}
+
+short Client::wait(short events, Clock::duration left) {
+  if (tls_ != nullptr && (events & POLLIN) != 0 && detail::tls_buffered(*tls_)) return POLLIN;
+  // Over TLS a write may need a read first (and the reverse): waiting for
+  // both costs at most a spurious wake-up, and the retry sorts it out.
+  if (tls_ != nullptr) events = static_cast<short>(events | POLLIN);
+  return wait_for(fd_, events, left);
 }
 
 Error Client::send(std::span<const std::byte> bytes, Duration timeout) {
@@ -149,6 +181,7 @@ Error Client::send_frame(std::span<const std::byte> payload, Duration timeout) {
 
 Error Client::shutdown_write() {
   if (fd_ < 0) return {"not connected", Errc::invalid_argument};
+  if (tls_ != nullptr) detail::tls_close_notify(*tls_);
   if (::shutdown(fd_, SHUT_WR) != 0) return io_error({"shutdown", errno});
   return {};
 }
@@ -162,7 +195,16 @@ Error Client::fill() {
     in_size_ -= in_head_;
     in_head_ = 0;
   }
-  const net::IoResult r = net::read_some(fd_, std::span(in_).subspan(in_size_));
+  net::IoResult r;
+  if (tls_ != nullptr) {
+    const detail::TlsIo t = detail::tls_read(*tls_, std::span(in_).subspan(in_size_));
+    if (t.error) return t.error;
+    r.bytes = t.bytes;
+    r.eof = t.eof;
+    r.would_block = t.would_block;
+  } else {
+    r = net::read_some(fd_, std::span(in_).subspan(in_size_));
+  }
   if (!r.error.ok()) return io_error(r.error);
   if (r.eof) {
     return {decoder_.in_frame()
@@ -203,7 +245,7 @@ Error Client::receive_frame(std::vector<std::byte>& payload, Duration timeout) {
   Error error;
   while (!decode(error)) {
     if (error) return error;
-    if (wait_for(fd_, POLLIN, give_up - Clock::now()) == 0) {
+    if (wait(POLLIN, give_up - Clock::now()) == 0) {
       return {"no frame within " + std::to_string(timeout.count()) + "ms" +
                   (decoder_.in_frame() ? " (" + std::to_string(frame_.size()) + " bytes of one)"
                                        : std::string()),
@@ -257,18 +299,20 @@ Error Client::pipeline(std::size_t count, const Request& request, const OnReply&
     if (error) return after(error);
     const bool have_output = out_head < out.size();
     const short got =
-        wait_for(fd_, static_cast<short>(POLLIN | (have_output ? POLLOUT : 0)), options.timeout);
+        wait(static_cast<short>(POLLIN | (have_output ? POLLOUT : 0)), options.timeout);
     if (got == 0) return after({"no progress for " + timeout_ms, Errc::timed_out});
     if ((got & POLLOUT) != 0 && have_output) {
       std::size_t n = out.size() - out_head;
-      if (options.split_seed != 0) {
+      // (Not over TLS, whose retried write must not shrink.)
+      if (options.split_seed != 0 && tls_ == nullptr) {
         // Mostly small pieces, sometimes everything: every boundary gets hit.
         const std::size_t cap = (rng() % 4 == 0) ? n : 1 + rng() % 4096;
         n = std::min(n, cap);
       }
-      const net::IoResult w = net::write_some(fd_, {out.data() + out_head, n});
-      if (!w.error.ok()) return after(io_error(w.error));
-      out_head += w.bytes;
+      std::size_t wrote = 0;
+      bool would_block = false;
+      if (Error e = write_some({out.data() + out_head, n}, wrote, would_block)) return after(e);
+      out_head += wrote;
       if (out_head == out.size()) {
         out.clear();
         out_head = 0;

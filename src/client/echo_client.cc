@@ -23,6 +23,7 @@ EchoResult run_echo(const std::string& host, std::uint16_t port, std::size_t cou
   framed::Client c;
   // Echoes are as large as what is sent, whatever that is.
   c.set_max_frame(0xFFFFFFFFU);
+  c.set_tls(options.tls);
   if (Error e = c.connect(host, port, options.timeout)) {
     result.error = e.message;
     return result;

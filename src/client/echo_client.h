@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "framed/client.h"
+
 namespace framed::client {
 
 struct EchoOptions {
@@ -21,6 +23,7 @@ struct EchoOptions {
   // When non-zero, writes are cut at random sizes drawn from this seed, so the
   // server sees partial frames at every kind of boundary.
   std::uint64_t split_seed = 0;
+  framed::ClientTlsOptions tls;  // TLS when tls.enabled.
 };
 
 // Produces the payload of frame `index` into `out` (cleared by the caller).

@@ -30,6 +30,11 @@ options:
   --window N        frames in flight at most (default 16)
   --timeout DUR     give up after this long without progress (default 10s)
   --seed N          cut writes at random sizes from this seed (0: no cutting)
+  --tls             connect with TLS; the server's certificate is verified
+  --tls-ca FILE     PEM CA certificates to trust (default: the system's)
+  --tls-cert FILE   PEM client certificate, for mutual TLS (with --tls-key)
+  --tls-key FILE    its PEM private key
+  --tls-servername N  the name to send (SNI) and verify (default: --host)
   -q, --quiet       print only the summary
   -h, --help        show this text
   --version         show the version
@@ -70,6 +75,11 @@ int main(int argc, char** argv) {
       {"--timeout", "a duration above 0, such as 10s", set_duration(a.echo.timeout, false)},
       {"--seed", "a number", set_u64(a.echo.split_seed, UINT64_MAX)},
       {"--quiet", "", set_flag(a.quiet), "-q"},
+      {"--tls", "", set_flag(a.echo.tls.enabled)},
+      {"--tls-ca", "a PEM file", set_text(a.echo.tls.ca_file)},
+      {"--tls-cert", "a PEM file", set_text(a.echo.tls.cert_file)},
+      {"--tls-key", "a PEM file", set_text(a.echo.tls.key_file)},
+      {"--tls-servername", "a host name", set_text(a.echo.tls.server_name)},
   };
   std::string message;
   switch (parse_cli(argc, argv, options, &a.messages, message)) {
@@ -79,6 +89,18 @@ int main(int argc, char** argv) {
     case CliOutcome::run: break;
   }
 
+  const auto& t = a.echo.tls;
+  if (!t.enabled && (!t.ca_file.empty() || !t.cert_file.empty() || !t.key_file.empty() ||
+                     !t.server_name.empty())) {
+    return usage_error("framed-client", "the --tls-* options need --tls");
+  }
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    return usage_error("framed-client", "--tls-cert and --tls-key go together");
+  }
+  if (t.enabled && !framed::Client::tls_supported()) {
+    return usage_error("framed-client",
+                       "TLS is not available: this framed-client was built without OpenSSL 3");
+  }
   if (!a.generated && a.messages.empty()) {
     for (std::string line; std::getline(std::cin, line);) a.messages.push_back(line);
   }

@@ -35,6 +35,7 @@ constexpr std::chrono::milliseconds kDeliveryCheck{100};
 
 std::string_view to_string(State s) noexcept {
   switch (s) {
+    case State::handshake: return "handshake";
     case State::proxy_header: return "proxy_header";
     case State::open: return "open";
     case State::draining: return "draining";
@@ -67,8 +68,14 @@ void Conn::start(bool outbound) {
   if (ctx_.shutting_down) {
     begin_close("server shutting down", LogLevel::debug);
   } else if (ctx_.config.proxy_protocol && !outbound) {
+    // With TLS too, the header comes first, in plain text (the TLS layer
+    // lets it through); the handshake follows.
     state_ = State::proxy_header;
     proxy_deadline_ = now() + ctx_.config.proxy_timeout;
+    handshake_deadline_ = now() + ctx_.config.tls.handshake_timeout;
+  } else if (socket_->handshaking) {
+    state_ = State::handshake;
+    handshake_deadline_ = now() + ctx_.config.tls.handshake_timeout;
   } else {
     open_to_handler();
   }
@@ -87,6 +94,9 @@ bool Conn::wants_read() const noexcept {
 
 transport::Flow Conn::on_input(std::span<const std::byte> got) {
   last_activity_ = now();
+  // Input follows the handshake at once when the client's first data
+  // came with its last handshake message.
+  check_secured();
   // Lingering input is discarded on purpose. (A completion transport may
   // also deliver bytes received just before a close began: they are never
   // echoed, exactly as a readiness transport would never have read them.)
@@ -159,6 +169,10 @@ void Conn::on_eof() {
     close_now("closed: peer sent EOF while lingering", LogLevel::debug);
     return;
   }
+  if (state_ == State::handshake) {
+    begin_close("peer closed during the TLS handshake", LogLevel::info);
+    return;
+  }
   if (state_ == State::proxy_header) {
     // No handler has seen this connection: nothing to tell it. A peer
     // that sends nothing at all (a plain TCP check) is not an error.
@@ -203,6 +217,7 @@ void Conn::on_sent(std::size_t bytes, std::uint64_t frames) {
 }
 
 void Conn::on_settle() {
+  check_secured();
   if (state_ == State::closing || state_ == State::lingering) {
     if (!flush()) return;
     advance_close();
@@ -234,9 +249,28 @@ bool Conn::read_proxy_header(std::span<const std::byte>& got) {
     // real endpoints stand, and this is no error.
     log(LogLevel::debug, "conn " + peer() + " " + net::describe(h) + ": real address kept");
   }
+  if (socket_->handshaking) {
+    // TLS after the header: the handler waits for the handshake.
+    state_ = State::handshake;
+    return true;
+  }
   state_ = State::open;
   open_to_handler();
   return open_phase();
+}
+
+void Conn::check_secured() {
+  if (state_ == State::handshake && !socket_->handshaking) {
+    std::string subject;
+    std::vector<std::string> names;
+    if (ctx_.io.peer_certificate(*socket_, subject, names)) {
+      log(LogLevel::debug, "conn " + peer() + " TLS handshake done, client " + subject);
+      set_peer_certificate(std::move(subject), std::move(names));
+    } else {
+      log(LogLevel::debug, "conn " + peer() + " TLS handshake done");
+    }
+    open_to_handler();
+  }
 }
 
 void Conn::open_to_handler() {
@@ -313,7 +347,7 @@ bool Conn::send(std::span<const std::byte> bytes) {
   }
   // Behind a backlog (order matters), or to another connection: queue it
   // and write it once the handler's callback has returned.
-  socket_->out.queue(bytes);
+  ctx_.io.queue(*socket_, bytes);
   note_output();
   mark_dirty();
   return true;
@@ -413,6 +447,8 @@ void Conn::begin_close(const std::string& why, LogLevel level) {
   eof_deferred_ = false;
   closing_since_ = now();
   last_progress_ = now();
+  // A layer's own end (TLS close_notify) goes out before the FIN.
+  ctx_.io.end_output(*socket_);
   log(level, "conn " + peer() + " closing: " + why);
 }
 
@@ -489,6 +525,9 @@ Conn::Due Conn::next_deadline() const noexcept {
   if (state_ == State::proxy_header && config.proxy_timeout.count() > 0) {
     consider(proxy_deadline_, Deadline::proxy_header);
   }
+  if (state_ == State::handshake && config.tls.handshake_timeout.count() > 0) {
+    consider(handshake_deadline_, Deadline::handshake);
+  }
   return due;
 }
 
@@ -528,6 +567,12 @@ void Conn::on_deadline() {
       bump(ctx_.counters.timed_out);
       begin_close("PROXY header timeout: no complete header " + ms_text(config.proxy_timeout) +
                       " after the accept (" + std::to_string(proxy_.offset()) + " bytes of it)",
+                  LogLevel::info);
+      break;
+    case Deadline::handshake:
+      bump(ctx_.counters.timed_out);
+      begin_close("TLS handshake timeout: not finished " + ms_text(config.tls.handshake_timeout) +
+                      " after the accept",
                   LogLevel::info);
       break;
     case Deadline::frame:

@@ -7,10 +7,11 @@
 //
 // Its life is one State:
 //
-//   proxy_header --> open --> draining --> closing --> lingering --> closed
-//        \____________\___________\____________^______________________^
+//   handshake / proxy_header --> open --> draining --> closing --> lingering --> closed
+//        \_______________________\___________\____________^______________________^
 //
-// proxy_header (only with --proxy-protocol) waits for the PROXY header;
+// handshake (only over TLS) waits for the transport's TLS handshake, and
+// proxy_header (only with --proxy-protocol) for the PROXY header; in both
 // the handler has not seen the connection yet. open reads and delivers.
 // draining (the server is shutting down) reads on to the end of the frame
 // in progress only. closing delivers no more input and flushes what is
@@ -33,7 +34,15 @@
 
 namespace framed::core {
 
-enum class State : std::uint8_t { proxy_header, open, draining, closing, lingering, closed };
+enum class State : std::uint8_t {
+  handshake,
+  proxy_header,
+  open,
+  draining,
+  closing,
+  lingering,
+  closed
+};
 
 [[nodiscard]] std::string_view to_string(State s) noexcept;
 
@@ -43,6 +52,7 @@ enum class Deadline : std::uint8_t {
   idle,            // No bytes moved either way for --idle-timeout.
   frame,           // A frame incomplete --frame-timeout after its first byte.
   proxy_header,    // No complete PROXY header --proxy-timeout after the accept.
+  handshake,       // No finished TLS handshake --tls-handshake-timeout after the accept.
   delivery_check,  // Lingering: time to ask the kernel whether the peer has it all.
   linger_timeout,  // Closing: the peer acknowledged nothing for --linger-timeout.
   linger_time,     // Closing: --linger-time since the close began.
@@ -131,6 +141,9 @@ class Conn final : public framed::Connection {
   // connection is closing.
   bool read_proxy_header(std::span<const std::byte>& got);
   void open_to_handler();
+  // In State::handshake: once the transport says the handshake is done,
+  // opens the connection to the handler.
+  void check_secured();
   // Hands one input's bytes to the handler as chunks or frames, stopping
   // early once the output owed reaches the backlog cap (the rest is kept
   // in unread_ until the peer has taken enough).
@@ -209,6 +222,7 @@ class Conn final : public framed::Connection {
   loop::TimePoint last_progress_{};
   loop::TimePoint closing_since_{};
   loop::TimePoint proxy_deadline_{};
+  loop::TimePoint handshake_deadline_{};
   loop::TimePoint next_check_{};  // Lingering: when to ask the kernel again.
   std::uint64_t written_ = 0;     // Bytes written to the socket.
   std::uint64_t acked_ = 0;       // Of those, acknowledged as last seen.

@@ -17,6 +17,7 @@
 namespace framed::net {
 
 std::string SysError::message() const {
+  if (code == -1) return call != nullptr ? call : "?";
   return std::string(call != nullptr ? call : "?") + ": " + std::strerror(code);
 }
 

@@ -21,7 +21,8 @@ struct SysError {
   int code = 0;
 
   [[nodiscard]] bool ok() const noexcept { return code == 0; }
-  // "call: strerror(code)".
+  // "call: strerror(code)"; with code -1 (not an errno: a TLS failure),
+  // `call` alone, which then says it all.
   [[nodiscard]] std::string message() const;
 };
 

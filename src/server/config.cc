@@ -60,6 +60,17 @@ options:
                         at once (default 127.0.0.0/8,::1/128)
   --proxy-timeout DUR   close a connection whose header is not complete this
                         long after the accept (default 3s, 0 disables)
+  --tls-cert FILE       serve TLS with this PEM certificate chain (leaf
+                        first); needs --tls-key. Off by default
+  --tls-key FILE        the certificate's PEM private key
+  --tls-client-ca FILE  mutual TLS: clients must present a certificate this
+                        PEM CA signed; others fail the handshake
+  --tls-min-version V   1.2 or 1.3 (default 1.2)
+  --tls-ciphers LIST    TLS 1.2 ciphers, OpenSSL syntax (default OpenSSL's)
+  --tls-ciphersuites L  TLS 1.3 suites, OpenSSL syntax (default OpenSSL's)
+  --tls-handshake-timeout DUR
+                        close a connection whose TLS handshake has not
+                        finished this long after the accept (default 5s)
   -h, --help            show this text
   --version             print the version and exit
 
@@ -93,6 +104,12 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
       const auto d = util::parse_duration(v);
       if (d && d->count() > 0) out = *d;
       return d.has_value() && d->count() > 0;
+    });
+  };
+  auto text = [](std::string& out) {
+    return Setter([&out](std::string_view v) {
+      out = std::string(v);
+      return !v.empty();
     });
   };
   struct Flag {
@@ -160,6 +177,18 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          return true;
        }},
       {"--proxy-timeout", "a duration such as 3s, 500ms or 0", duration(config.proxy_timeout)},
+      {"--tls-cert", "a PEM file", text(config.tls.cert_file)},
+      {"--tls-key", "a PEM file", text(config.tls.key_file)},
+      {"--tls-client-ca", "a PEM file", text(config.tls.client_ca_file)},
+      {"--tls-min-version", "1.2 or 1.3",
+       [&](std::string_view v) {
+         config.tls.min_version = std::string(v);
+         return v == "1.2" || v == "1.3";
+       }},
+      {"--tls-ciphers", "an OpenSSL cipher list", text(config.tls.ciphers)},
+      {"--tls-ciphersuites", "an OpenSSL TLS 1.3 suite list", text(config.tls.ciphersuites)},
+      {"--tls-handshake-timeout", "a duration such as 5s or 500ms, above 0",
+       positive(config.tls.handshake_timeout)},
       {"--log-level", "one of debug, info, warn, error, off",
        [&](std::string_view v) {
          const auto l = util::parse_log_level(v);
@@ -168,6 +197,7 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
        }},
   };
 
+  bool tls_asked = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") return ParseOutcome::help;
@@ -203,6 +233,23 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
     if (!flag->set(value)) {
       message = "invalid value '" + std::string(value) + "' for " + std::string(arg) +
                 ": expected " + std::string(flag->expects);
+      return ParseOutcome::error;
+    }
+    if (arg.starts_with("--tls-")) tls_asked = true;
+  }
+  if (tls_asked) {
+    if (!framed::tls_supported()) {
+      message =
+          "TLS is not available: this framed-server was built without OpenSSL 3 "
+          "(install libssl-dev and rebuild)";
+      return ParseOutcome::error;
+    }
+    if (!config.tls.enabled()) {
+      message = "the --tls-* options need --tls-cert (and --tls-key)";
+      return ParseOutcome::error;
+    }
+    if (config.tls.key_file.empty()) {
+      message = "--tls-cert needs --tls-key";
       return ParseOutcome::error;
     }
   }

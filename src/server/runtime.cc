@@ -12,6 +12,7 @@
 #include <latch>
 #include <thread>
 
+#include "tls/layer.h"
 #include "transport/make.h"
 #include "util/log.h"
 
@@ -84,6 +85,11 @@ Runtime::~Runtime() {
 }
 
 Error Runtime::prepare() {
+  if (config_.tls.enabled()) {
+    std::string why;
+    tls_ = tls::make_context(config_.tls, why);
+    if (!tls_) return {why};
+  }
   done_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   acks_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!done_ || !acks_) return {net::SysError{"eventfd", errno}.message()};
@@ -96,7 +102,11 @@ Error Runtime::prepare() {
     report_acks_.push_back(std::make_unique<std::atomic<std::uint64_t>>(0));
     Worker& w = *workers_.back();
     const auto make = [&](transport::Sink& sink, std::string& why) {
-      auto t = transport::make_transport(options, sink, why);
+      const auto plain = [&](transport::Sink& below, std::string& e) {
+        return transport::make_transport(options, below, e);
+      };
+      auto t =
+          tls_ ? tls::make_layer(tls_, sink, plain, config_.proxy_protocol, why) : plain(sink, why);
       if (!t && options.backend == Backend::io_uring)
         why = "worker " + std::to_string(i) + ": " + why;
       return t;

@@ -20,6 +20,10 @@
 #include "net/fd.h"
 #include "server/worker.h"
 
+namespace framed::tls {
+class Context;
+}  // namespace framed::tls
+
 namespace framed::server {
 
 // The ring every io_uring worker gets: the configured provided buffers, and
@@ -99,6 +103,7 @@ class Runtime {
   void wait_acks(const std::function<bool()>& done, std::chrono::milliseconds limit);
 
   const ServerOptions config_;
+  std::shared_ptr<const tls::Context> tls_;  // TLS on: every worker's layer shares it.
   loop::Clock& clock_;
   core::ConnLimit limit_;
   HandlerFactory make_handler_;

@@ -38,6 +38,9 @@ Error check(const ServerOptions& o) {
                                          (o.uring_buffers & (o.uring_buffers - 1)) != 0)) {
     return {"uring_buffers must be a power of two from 1 to 32768"};
   }
+  if (o.tls.enabled() && o.tls.handshake_timeout.count() < 0) {
+    return {"the TLS handshake timeout cannot be negative"};
+  }
   if (o.proxy_protocol) {
     std::vector<net::Cidr> ranges;
     std::string bad;
@@ -105,12 +108,17 @@ Error Server::start() {
       config.proxy_protocol ? ", PROXY protocol from " + join(config.proxy_from) + " within " +
                                   std::to_string(config.proxy_timeout.count()) + "ms"
                             : std::string();
-  log(LogLevel::info, config.name + " on " + m.bound.to_string() +
-                          (adopted ? " (a listening socket passed in)" : "") + ": backend " +
-                          std::string(loop::to_string(config.backend)) + ", workers " +
-                          std::to_string(config.workers) + ", max-conns " +
-                          std::to_string(config.max_conns) + ", max-frame " +
-                          std::to_string(config.max_frame) + " bytes" + proxy_note);
+  log(LogLevel::info,
+      config.name + " on " + m.bound.to_string() +
+          (adopted ? " (a listening socket passed in)" : "") + ": backend " +
+          std::string(loop::to_string(config.backend)) + ", workers " +
+          std::to_string(config.workers) + ", max-conns " + std::to_string(config.max_conns) +
+          ", max-frame " + std::to_string(config.max_frame) + " bytes" + proxy_note +
+          (config.tls.enabled()
+               ? ", TLS " + config.tls.min_version + "+" +
+                     (config.tls.client_ca_file.empty() ? std::string()
+                                                        : std::string(" with client certificates"))
+               : std::string()));
   return {};
 }
 

@@ -1,6 +1,7 @@
 #include "sim/rig.h"
 
 #include "server/echo_handler.h"
+#include "tls/layer.h"
 #include "util/log.h"
 
 namespace framed::sim {
@@ -21,11 +22,25 @@ Rig::Rig(const ServerOptions& config, Rng* rng, SimOptions sim, const HandlerFac
   worker_ = std::make_unique<server::Worker>(0, config_, clock_, limit_);
   sim.read_chunk = config_.read_chunk;
   std::string error;
+  // TLS, when the options ask for it, as the server has it: a layer over
+  // the (simulated) transport.
+  std::shared_ptr<const tls::Context> tls;
+  if (config_.tls.enabled()) {
+    tls = tls::make_context(config_.tls, error);
+    if (!tls) {
+      log_.push_back("error " + error);
+      return;
+    }
+  }
   const bool ok = worker_->init(
-      [&](transport::Sink& sink, std::string&) {
-        auto t = std::make_unique<SimTransport>(sink, clock_, rng, sim);
-        net_ = t.get();
-        return t;
+      [&](transport::Sink& sink, std::string& why) -> std::unique_ptr<transport::Transport> {
+        const auto plain = [&](transport::Sink& below, std::string&) {
+          auto t = std::make_unique<SimTransport>(below, clock_, rng, sim);
+          net_ = t.get();
+          return std::unique_ptr<transport::Transport>(std::move(t));
+        };
+        if (tls) return tls::make_layer(tls, sink, plain, config_.proxy_protocol, why);
+        return plain(sink, why);
       },
       net::UniqueFd(), error);
   if (!ok) return;

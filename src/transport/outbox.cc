@@ -55,6 +55,7 @@ std::uint64_t Outbox::mark_written(std::size_t n) {
 
 std::uint64_t Outbox::note_written(std::span<const std::byte> bytes) noexcept {
   std::uint64_t done = 0;
+  if (opaque_) return 0;
   while (!bytes.empty()) {
     const DecodeResult r = written_.feed(bytes);
     bytes = bytes.subspan(r.consumed);

@@ -44,6 +44,11 @@ class Outbox {
   // the stream stays in order.
   std::uint64_t note_written(std::span<const std::byte> bytes) noexcept;
 
+  // The bytes are not the frame stream (a TLS layer queues records):
+  // note_written() and mark_written() count no frames from here on; the
+  // layer counts them itself.
+  void set_opaque() noexcept { opaque_ = true; }
+
   // Returns the backlog's oldest bytes (empty if none) and keeps them where
   // they are until mark_written(). At most one pin at a time.
   [[nodiscard]] std::span<const std::byte> pin() noexcept;
@@ -54,6 +59,7 @@ class Outbox {
   std::vector<std::byte> out_;
   std::size_t head_ = 0;  // out_[0, head_) is already written.
   bool pinned_ = false;
+  bool opaque_ = false;
   std::vector<std::byte> more_;  // Queued while pinned; follows out_.
 };
 

@@ -19,7 +19,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "loop/event_loop.h"
 #include "net/fd.h"
@@ -40,6 +42,11 @@ struct Socket {
   bool sending = false;
   // The connection this socket serves, for the Sink; null once closed.
   void* owner = nullptr;
+  // A layer's state for this socket (TLS: its session), owned by the layer.
+  void* layer = nullptr;
+  // A layer's handshake is under way (TLS): nothing can be sent yet, and
+  // the connection waits for it to finish (core/conn.h, State::handshake).
+  bool handshaking = false;
 
   // Everything owed and not yet taken by the kernel.
   [[nodiscard]] std::size_t pending() const noexcept { return out.size() + held; }
@@ -146,8 +153,22 @@ class Transport : public loop::Io {
   // written straight from where it lies when possible. Bytes not sent at
   // once are copied to `out` (or held, by a completion transport).
   virtual Wrote send(Socket& s, std::span<const std::span<const std::byte>> spans) = 0;
+  // Appends `bytes` to the output (after everything before), to be written
+  // by a later flush(): the one way bytes enter `out` from above, so that a
+  // layer (TLS) sees them. Plain transports copy them as they are.
+  virtual void queue(Socket& s, std::span<const std::byte> bytes) { s.out.queue(bytes); }
   // Writes what `out` holds, as far as the socket takes it now.
   virtual Wrote flush(Socket& s) = 0;
+  // A layer's verified peer certificate (TLS, mutual): its subject and
+  // subject alternative names. Returns false when there is none.
+  virtual bool peer_certificate(Socket& /*s*/, std::string& /*subject*/,
+                                std::vector<std::string>& /*names*/) {
+    return false;
+  }
+  // No more output will follow what was sent: a layer queues its own end
+  // (TLS: close_notify) in `out`, to go before the FIN. Plain transports
+  // have nothing to add.
+  virtual void end_output(Socket& /*s*/) {}
   // Shuts down the write side (a FIN after everything sent).
   virtual void shutdown_write(Socket& s) = 0;
   // The bytes written that the peer has not acknowledged (SIOCOUTQ; a FIN

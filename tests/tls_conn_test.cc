@@ -1,0 +1,475 @@
+// TLS under the connection rules, on the manual clock: the real Worker,
+// Conn and TLS layer (tls/tls_transport.h) over the simulated transport
+// (sim/rig.h), with a client that is a real OpenSSL session speaking
+// through memory BIOs. Every byte the client sends goes through
+// SimTransport, so splits, backpressure and deadlines are exact and the
+// same every run (spec/PROTOCOL.md §7).
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "framed/encoder.h"
+#include "sim/rig.h"
+
+namespace framed::sim {
+namespace {
+
+using std::chrono::milliseconds;
+
+const std::string kCerts = FRAMED_TLS_CERTS;
+
+std::vector<std::byte> frame(const std::string& payload) {
+  std::vector<std::byte> out;
+  const auto p = std::as_bytes(std::span(payload.data(), payload.size()));
+  (void)append_frame(out, p);
+  return out;
+}
+
+ServerOptions tls_options() {
+  ServerOptions o;
+  o.log_level = LogLevel::debug;
+  o.tls.cert_file = kCerts + "/server.pem";
+  o.tls.key_file = kCerts + "/server.key";
+  return o;
+}
+
+struct PeerOptions {
+  std::string cert = {};  // Client certificate name in certs/ ("client"), or none.
+  int max_version = TLS1_3_VERSION;
+};
+
+// A TLS client on one simulated connection: OpenSSL writes into a memory
+// BIO that the test sends, and reads from one the test fills with what the
+// server wrote.
+class TlsPeer {
+ public:
+  TlsPeer(Rig& rig, std::size_t id, const PeerOptions& o = {}) : rig_(rig), id_(id) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(ctx_, o.max_version);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    EXPECT_EQ(SSL_CTX_load_verify_locations(ctx_, (kCerts + "/ca.pem").c_str(), nullptr), 1);
+    if (!o.cert.empty()) {
+      EXPECT_EQ(SSL_CTX_use_certificate_file(ctx_, (kCerts + "/" + o.cert + ".pem").c_str(),
+                                             SSL_FILETYPE_PEM),
+                1);
+      EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, (kCerts + "/" + o.cert + ".key").c_str(),
+                                            SSL_FILETYPE_PEM),
+                1);
+    }
+    ssl_ = SSL_new(ctx_);
+    from_server_ = BIO_new(BIO_s_mem());
+    to_server_ = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_, from_server_, to_server_);
+    SSL_set_connect_state(ssl_);
+    SSL_set1_host(ssl_, "localhost");
+  }
+  ~TlsPeer() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+    ERR_clear_error();
+  }
+  TlsPeer(const TlsPeer&) = delete;
+  TlsPeer& operator=(const TlsPeer&) = delete;
+
+  // Sends what the client wrote (in pieces of `piece` bytes, the server
+  // turning between them), then hands it what the server wrote.
+  void pump(std::size_t piece = SIZE_MAX, bool read_server = true) {
+    for (int round = 0; round < 100; ++round) {
+      std::vector<std::byte> out(1 << 16);
+      const int n = BIO_read(to_server_, out.data(), static_cast<int>(out.size()));
+      bool moved = false;
+      if (n > 0) {
+        moved = true;
+        for (std::size_t at = 0; at < static_cast<std::size_t>(n);) {
+          const std::size_t k = std::min(piece, static_cast<std::size_t>(n) - at);
+          const auto took = rig_.net().peer_send(id_, std::span(out).subspan(at, k));
+          short_sends_ += k - took;  // The server closed (or its queue is full).
+          at += k;
+          rig_.settle();
+        }
+      }
+      rig_.settle();
+      if (!read_server) return;
+      const auto in = rig_.read_all(id_);
+      if (!in.empty()) {
+        moved = true;
+        received_ += in.size();
+        BIO_write(from_server_, in.data(), static_cast<int>(in.size()));
+      }
+      if (!moved) return;
+    }
+  }
+
+  // Runs the handshake to its end. Returns whether it succeeded.
+  bool handshake(std::size_t piece = SIZE_MAX) {
+    for (int i = 0; i < 50; ++i) {
+      const int r = SSL_do_handshake(ssl_);
+      if (r == 1) {
+        pump(piece);
+        return true;
+      }
+      if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) return false;
+      const auto before = received_;
+      pump(piece);
+      if (received_ == before && BIO_pending(to_server_) == 0) return false;
+    }
+    return false;
+  }
+
+  void write(const std::vector<std::byte>& bytes) {
+    std::size_t done = 0;
+    EXPECT_EQ(SSL_write_ex(ssl_, bytes.data(), bytes.size(), &done), 1);
+    pump();
+  }
+
+  // Everything the server sent that decrypts now; `status` is the last
+  // SSL_get_error (SSL_ERROR_ZERO_RETURN once close_notify came).
+  std::vector<std::byte> read(int* status = nullptr) {
+    pump();
+    std::vector<std::byte> all;
+    int last = SSL_ERROR_NONE;
+    for (;;) {
+      std::byte buf[16384];
+      std::size_t got = 0;
+      if (SSL_read_ex(ssl_, buf, sizeof buf, &got) != 1) {
+        last = SSL_get_error(ssl_, 0);
+        if (const unsigned long e = ERR_peek_error(); e != 0) {
+          const char* why = ERR_reason_error_string(e);
+          reason_ = why != nullptr ? why : "?";
+        }
+        break;
+      }
+      all.insert(all.end(), buf, buf + got);
+    }
+    ERR_clear_error();
+    if (status != nullptr) *status = last;
+    return all;
+  }
+
+  [[nodiscard]] SSL* ssl() const noexcept { return ssl_; }
+
+ private:
+  Rig& rig_;
+  std::size_t id_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  BIO* from_server_ = nullptr;
+  BIO* to_server_ = nullptr;
+  std::size_t received_ = 0;
+
+ public:
+  std::size_t short_sends_ = 0;  // Bytes the server's side did not take.
+  std::string reason_;           // OpenSSL's reason for the last failed read.
+};
+
+std::size_t connect(Rig& rig) {
+  const std::size_t id = rig.net().connect();
+  rig.settle();
+  EXPECT_EQ(rig.net().conn(id).phase, SimConn::Phase::accepted);
+  return id;
+}
+
+std::vector<std::byte> cat(std::vector<std::byte> a, const std::vector<std::byte>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(TlsRules, EchoesFramesOverTlsAndCountsThemOnceTheirRecordsAreTaken) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  EXPECT_TRUE(rig.logged("TLS handshake done"));
+  const auto input = cat(cat(frame("hello"), frame("")), frame(std::string(40'000, 'x')));
+  peer.write(input);
+  EXPECT_EQ(peer.read(), input);
+  EXPECT_EQ(peer.short_sends_, 0U);
+  EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 3U);
+}
+
+TEST(TlsRules, AClientHelloSentOneByteAtATimeStillCompletes) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake(1));
+  peer.write(frame("split"));
+  EXPECT_EQ(peer.read(), frame("split"));
+}
+
+TEST(TlsRules, TheHandshakeTimeoutClosesAtItsExactDeadline) {
+  auto o = tls_options();
+  o.tls.handshake_timeout = milliseconds(5'000);
+  o.idle_timeout = milliseconds(0);
+  Rig rig(o);
+  const auto c = connect(rig);
+  // Half a ClientHello, then nothing.
+  TlsPeer peer(rig, c);
+  ASSERT_NE(SSL_do_handshake(peer.ssl()), 1);
+  std::vector<std::byte> hello(512);
+  const int n = BIO_read(SSL_get_wbio(peer.ssl()), hello.data(), 512);
+  ASSERT_GT(n, 20);
+  ASSERT_EQ(rig.net().peer_send(c, std::span(hello).first(static_cast<std::size_t>(n / 2))),
+            static_cast<std::size_t>(n / 2));
+  rig.settle();
+  rig.advance(milliseconds(4'999));
+  EXPECT_FALSE(rig.net().conn(c).server_fin);
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(rig.net().conn(c).server_fin || rig.net().conn(c).server_closed);
+  EXPECT_TRUE(rig.logged("TLS handshake timeout: not finished 5000ms after the accept"));
+  EXPECT_EQ(rig.worker().counters().timed_out.load(), 1U);
+}
+
+TEST(TlsRules, APlainTextClientIsClosedWithTheReasonAndGetsNoEcho) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  ASSERT_EQ(rig.net().peer_send(c, frame("plain")), 9U);
+  rig.settle();
+  const auto got = rig.read_all(c);
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_TRUE(rig.logged("TLS handshake failed: "));
+  // Never the frame (OpenSSL sends no alert to what is not TLS at all).
+  const auto f = frame("plain");
+  EXPECT_EQ(std::search(got.begin(), got.end(), f.begin(), f.end()), got.end());
+}
+
+TEST(TlsRules, AGracefulCloseSendsCloseNotifyBeforeTheFin) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  peer.write(frame("bye"));
+  // The client ends its input the TLS way, then with a FIN.
+  ASSERT_EQ(SSL_shutdown(peer.ssl()), 0);
+  peer.pump();
+  rig.net().peer_shutdown(c);
+  rig.settle();
+  int status = 0;
+  EXPECT_EQ(peer.read(&status), frame("bye"));
+  EXPECT_EQ(status, SSL_ERROR_ZERO_RETURN) << "the server's close_notify, not a bare FIN";
+  EXPECT_TRUE(rig.net().conn(c).server_fin || rig.net().conn(c).server_closed);
+  EXPECT_FALSE(rig.net().conn(c).server_rst);
+}
+
+TEST(TlsRules, AFinWithoutCloseNotifyIsTheEndOfInputAndAFrameCutByItIsReported) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  auto f = frame("truncated");
+  f.resize(6);
+  peer.write(f);
+  rig.net().peer_shutdown(c);
+  rig.settle();
+  EXPECT_TRUE(rig.logged("peer closed mid-frame at stream offset 6"));
+}
+
+TEST(TlsRules, GarbageAfterTheHandshakeClosesOnlyThatConnection) {
+  Rig rig(tls_options());
+  const auto bad = connect(rig);
+  const auto good = connect(rig);
+  TlsPeer bad_peer(rig, bad);
+  TlsPeer good_peer(rig, good);
+  ASSERT_TRUE(bad_peer.handshake());
+  ASSERT_TRUE(good_peer.handshake());
+  std::vector<std::byte> junk(300, std::byte{0x17});
+  ASSERT_EQ(rig.net().peer_send(bad, junk), junk.size());
+  rig.settle();
+  EXPECT_TRUE(rig.net().conn(bad).server_closed);
+  EXPECT_TRUE(rig.logged("TLS: "));
+  good_peer.write(frame("still here"));
+  EXPECT_EQ(good_peer.read(), frame("still here"));
+}
+
+TEST(TlsRules, InputHeldByBackpressureIsDeliveredOnceThePeerReads) {
+  auto o = tls_options();
+  o.backlog_cap = 8U << 10U;
+  // Small kernel buffers toward the client, so that output backs up in the
+  // outbox; the server reads the client's whole burst in one read, more
+  // than the TLS layer hands up at once (64 KiB of plaintext).
+  o.read_chunk = 256U << 10U;
+  Rig rig(o, nullptr, {.server_sndbuf = 4096, .peer_rcvbuf = 4096});
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  std::vector<std::byte> input;
+  for (int i = 0; i < 150; ++i) {
+    input = cat(input, frame(std::string(1000, static_cast<char>('a' + i % 26))));
+  }
+  std::size_t done = 0;
+  ASSERT_EQ(SSL_write_ex(peer.ssl(), input.data(), input.size(), &done), 1);
+  // All of it reaches the server, which stops at the cap with the rest of
+  // its read held in the TLS layer: nothing more will arrive to wake it.
+  peer.pump(SIZE_MAX, false);
+  EXPECT_LT(rig.worker().counters().frames_echoed.load(), 150U);
+  // A frame counts as echoed only once the kernel took its last record:
+  // never more frames than the bytes written could hold.
+  EXPECT_LE(rig.worker().counters().frames_echoed.load() * 1004, rig.net().conn(c).written);
+  std::vector<std::byte> echoed;
+  for (int round = 0; round < 200 && echoed.size() < input.size(); ++round) {
+    const auto got = peer.read();
+    echoed.insert(echoed.end(), got.begin(), got.end());
+  }
+  EXPECT_EQ(echoed, input);
+  EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 150U);
+}
+
+TEST(TlsRules, ADrainCloseAHandshakeInProgress) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  rig.begin_shutdown();
+  rig.settle();
+  EXPECT_TRUE(rig.net().conn(c).server_fin || rig.net().conn(c).server_closed);
+}
+
+TEST(TlsRules, RenegotiationIsRefusedAndTheServerGoesOn) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c, {.max_version = TLS1_2_VERSION});
+  ASSERT_TRUE(peer.handshake());
+  ASSERT_EQ(SSL_version(peer.ssl()), TLS1_2_VERSION);
+  ASSERT_EQ(SSL_renegotiate(peer.ssl()), 1);
+  // The server answers no_renegotiation: the client's new handshake never
+  // completes (OpenSSL's client then gives up on the connection).
+  bool renegotiated = false;
+  for (int round = 0; round < 10 && !renegotiated; ++round) {
+    renegotiated = SSL_do_handshake(peer.ssl()) == 1 && SSL_renegotiate_pending(peer.ssl()) == 0;
+    peer.pump();
+    (void)peer.read();
+  }
+  EXPECT_FALSE(renegotiated);
+  EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 0U);
+  // Everyone else is served as before.
+  const auto other = connect(rig);
+  TlsPeer fresh(rig, other);
+  ASSERT_TRUE(fresh.handshake());
+  fresh.write(frame("after"));
+  EXPECT_EQ(fresh.read(), frame("after"));
+}
+
+TEST(TlsRules, APlainProxyHeaderComesFirstThenTheHandshake) {
+  auto o = tls_options();
+  o.proxy_protocol = true;
+  Rig rig(o);
+  const auto c = connect(rig);
+  const std::string v1 = "PROXY TCP4 10.0.0.1 10.0.0.2 1111 2222\r\n";
+  const auto header = std::as_bytes(std::span(v1.data(), v1.size()));
+  // The header alone, in two pieces; then TLS.
+  ASSERT_EQ(rig.net().peer_send(c, header.first(10)), 10U);
+  rig.settle();
+  ASSERT_EQ(rig.net().peer_send(c, header.subspan(10)), v1.size() - 10);
+  rig.settle();
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  peer.write(frame("proxied"));
+  EXPECT_EQ(peer.read(), frame("proxied"));
+  EXPECT_TRUE(rig.logged("conn 10.0.0.1:1111 via proxy"));
+  EXPECT_TRUE(rig.logged("conn 10.0.0.1:1111 TLS handshake done"));
+}
+
+TEST(TlsRules, AProxyHeaderAndTheClientHelloInOneReadAreBothTaken) {
+  auto o = tls_options();
+  o.proxy_protocol = true;
+  Rig rig(o);
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_NE(SSL_do_handshake(peer.ssl()), 1);
+  std::vector<std::byte> hello(4096);
+  const int n = BIO_read(SSL_get_wbio(peer.ssl()), hello.data(), 4096);
+  ASSERT_GT(n, 0);
+  hello.resize(static_cast<std::size_t>(n));
+  const std::string v1 = "PROXY TCP4 10.0.0.1 10.0.0.2 1111 2222\r\n";
+  std::vector<std::byte> both(v1.size());
+  std::memcpy(both.data(), v1.data(), v1.size());
+  both = cat(both, hello);
+  ASSERT_EQ(rig.net().peer_send(c, both), both.size());
+  ASSERT_TRUE(peer.handshake());
+  peer.write(frame("together"));
+  EXPECT_EQ(peer.read(), frame("together"));
+}
+
+TEST(TlsRules, ABadProxyHeaderClosesBeforeAnyHandshake) {
+  auto o = tls_options();
+  o.proxy_protocol = true;
+  Rig rig(o);
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  EXPECT_FALSE(peer.handshake());
+  EXPECT_TRUE(rig.logged("bad PROXY header"));
+  EXPECT_FALSE(rig.logged("TLS handshake done"));
+}
+
+ServerOptions mutual() {
+  auto o = tls_options();
+  o.tls.client_ca_file = kCerts + "/ca.pem";
+  return o;
+}
+
+// Records who each connection's client is, as on_open sees it.
+struct Identity final : FrameHandler {
+  std::vector<std::string>* seen;
+  explicit Identity(std::vector<std::string>* s) : seen(s) {}
+  void on_open(Connection& c) override {
+    std::string who = c.peer_subject();
+    for (const auto& n : c.peer_names()) who += " " + n;
+    seen->push_back(who);
+  }
+  void on_frame(Connection& c, std::span<const std::byte> payload) override {
+    c.send_frame(payload);
+  }
+};
+
+TEST(TlsRules, MutualTlsAcceptsACertificateOfItsCaAndNamesItsClient) {
+  std::vector<std::string> seen;
+  Rig rig(mutual(), nullptr, {}, [&](Loop&) { return std::make_unique<Identity>(&seen); });
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c, {.cert = "client"});
+  ASSERT_TRUE(peer.handshake());
+  peer.write(frame("mine"));
+  EXPECT_EQ(peer.read(), frame("mine"));
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0], "CN=client one,O=framed tests DNS:client.example email:client@example.com");
+}
+
+TEST(TlsRules, WithoutMutualTlsNoClientIsNamed) {
+  std::vector<std::string> seen;
+  Rig rig(tls_options(), nullptr, {}, [&](Loop&) { return std::make_unique<Identity>(&seen); });
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c, {.cert = "client"});
+  ASSERT_TRUE(peer.handshake());
+  peer.write(frame("anyone"));
+  EXPECT_EQ(peer.read(), frame("anyone"));
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0], "");
+}
+
+class Refused : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Refused, MutualTlsRefusesAndLogsOnce) {
+  Rig rig(mutual());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c, {.cert = GetParam()});
+  (void)peer.handshake();
+  peer.write(frame("let me in"));
+  (void)peer.read();
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  // The server said why, in an alert (unknown CA, certificate required...).
+  EXPECT_NE(peer.reason_.find("alert"), std::string::npos) << peer.reason_;
+  std::size_t lines = 0;
+  for (const auto& line : rig.take_log()) {
+    if (line.find("TLS handshake failed") != std::string::npos) ++lines;
+  }
+  EXPECT_EQ(lines, 1U);
+  EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 0U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Clients, Refused, ::testing::Values("", "stranger", "expired"),
+                         [](const auto& param_info) {
+                           return param_info.param.empty() ? std::string("none") : param_info.param;
+                         });
+
+}  // namespace
+}  // namespace framed::sim
