@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -207,6 +209,49 @@ TEST(TlsCommandLine, BadTlsOptionsExitWithTheReason) {
     EXPECT_NE(err.find(k.message), std::string::npos)
         << "wanted: " << k.message << "\ngot: " << err;
   }
+}
+
+TEST(TlsCommandLine, SighupReloadsTheCertificateAndABadFileKeepsTheOldOne) {
+  const std::string dir = ::testing::TempDir() + "framed-sighup-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const auto use = [&](const std::string& name) {
+    for (const char* ext : {".pem", ".key"}) {
+      std::filesystem::copy_file(kCerts + "/" + name + ext, dir + "/server" + ext,
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+  };
+  use("server");
+  ServerProcess server;
+  SpawnOptions o;
+  o.args = {"--port", "0", "--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server.key"};
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, o, error)) << error;
+  EXPECT_EQ(echo(server.port(), 3, 10, client_tls()).frames_verified, 3U);
+  use("server2");
+  server.send_signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for_log("SIGHUP: TLS certificate and key reloaded", 5s))
+      << server.stderr_text();
+  auto other = client_tls();
+  other.ca_file = kCerts + "/other-ca.pem";
+  EXPECT_EQ(echo(server.port(), 3, 10, other).frames_verified, 3U) << server.stderr_text();
+  { std::ofstream(dir + "/server.pem") << "garbage\n"; }
+  server.send_signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for_log("SIGHUP: TLS reload failed, the certificate in use stays", 5s))
+      << server.stderr_text();
+  EXPECT_EQ(echo(server.port(), 3, 10, other).frames_verified, 3U) << server.stderr_text();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TlsCommandLine, SighupWithoutTlsIsLoggedAndTheServerGoesOn) {
+  ServerProcess server;
+  SpawnOptions o;
+  o.args = {"--port", "0"};
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, o, error)) << error;
+  server.send_signal(SIGHUP);
+  ASSERT_TRUE(server.wait_for_log("SIGHUP: no TLS certificate to reload", 5s))
+      << server.stderr_text();
+  EXPECT_EQ(echo(server.port(), 3, 10, ClientTlsOptions{}).frames_verified, 3U);
 }
 
 // --- Interop: other TLS stacks as clients of framed-server.

@@ -21,12 +21,14 @@ TEST(SignalSource, EachKindIsCountedAndNoneHidesAnother) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(::raise(SIGUSR1), 0);
   ASSERT_EQ(::raise(SIGTERM), 0);
   ASSERT_EQ(::raise(SIGINT), 0);
+  ASSERT_EQ(::raise(SIGHUP), 0);
   pollfd p{source.fd(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 1000), 1) << "the signalfd must be readable";
   const SignalCounts got = source.take();
   EXPECT_EQ(got.terminate, 1U);
   EXPECT_EQ(got.interrupt, 1U);
   EXPECT_GE(got.user1, 1U);
+  EXPECT_EQ(got.hangup, 1U);
   EXPECT_EQ(got.stops(), 2U);
   const SignalCounts again = source.take();
   EXPECT_EQ(again.stops() + again.user1, 0U) << "each signal is reported once";
@@ -109,6 +111,13 @@ TEST(SignalPlan, AReportNeverStopsAnything) {
   EXPECT_TRUE(p.report);
   EXPECT_FALSE(p.drain || p.exit_now);
   EXPECT_TRUE(plan_for({.interrupt = 0, .terminate = 1, .user1 = 1}, false).report);
+}
+
+TEST(SignalPlan, AHangupReloadsAndStopsNothing) {
+  const SignalPlan p = plan_for({.interrupt = 0, .terminate = 0, .user1 = 0, .hangup = 2}, false);
+  EXPECT_TRUE(p.reload);
+  EXPECT_FALSE(p.drain || p.exit_now || p.report);
+  EXPECT_FALSE(plan_for({.interrupt = 1, .terminate = 0, .user1 = 0}, false).reload);
 }
 
 }  // namespace

@@ -510,6 +510,12 @@ class Server {
   /// Stops at once: every connection is closed, whatever it owes. Safe from
   /// any thread.
   void abort();
+  /// From any thread: reads the TLS certificate, key and client CA again
+  /// from the files options.tls names; connections accepted from then on
+  /// use them, and connections already open keep theirs. Returns why not
+  /// (a file that cannot be read, a key that does not match...), and then
+  /// the ones in use stay in use. serve() calls it on SIGHUP.
+  Error reload_tls();
   /// Blocks until every worker has finished (after stop() or abort(), or a
   /// worker's failure) and joins them. Returns how the run ended; a second
   /// call returns the same. From one thread, never a worker's.

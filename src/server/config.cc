@@ -79,7 +79,8 @@ optionally with B, KiB, MiB or GiB.
 
 Once listening, prints "listening on HOST:PORT" on stdout; logs go to stderr.
 SIGINT or SIGTERM drains and exits 0; a second one exits at once.
-SIGUSR1 logs the counters.
+SIGUSR1 logs the counters. SIGHUP reloads the TLS certificate and key for
+new connections (a bad file keeps the old ones, with a warning).
 
 Under systemd: with socket activation (LISTEN_FDS, as framed-server.socket
 sets up) the one inherited listening socket is used, shared by every worker,

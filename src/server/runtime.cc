@@ -84,10 +84,17 @@ Runtime::~Runtime() {
   }
 }
 
+Error Runtime::reload_tls() {
+  if (!tls_) return {"TLS is off: there is no certificate to reload"};
+  std::string why;
+  if (!tls::reload(*tls_, config_.tls, why)) return {why};
+  return {};
+}
+
 Error Runtime::prepare() {
   if (config_.tls.enabled()) {
     std::string why;
-    tls_ = tls::make_context(config_.tls, why);
+    tls_ = tls::make_slot(config_.tls, why);
     if (!tls_) return {why};
   }
   done_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));

@@ -21,7 +21,7 @@
 #include "server/worker.h"
 
 namespace framed::tls {
-class Context;
+class ContextSlot;
 }  // namespace framed::tls
 
 namespace framed::server {
@@ -66,6 +66,9 @@ class Runtime {
   // Any thread: every worker closes every connection and returns.
   void abort();
   [[nodiscard]] bool stopping() const noexcept;
+  // Any thread: reads the TLS files again; connections accepted from now
+  // on use them. Returns why not (the files in use stay in use).
+  Error reload_tls();
 
   // The waiting thread (serve()'s or wait()'s): readable when a worker has
   // finished; take_finished() then returns true once every worker has.
@@ -103,7 +106,7 @@ class Runtime {
   void wait_acks(const std::function<bool()>& done, std::chrono::milliseconds limit);
 
   const ServerOptions config_;
-  std::shared_ptr<const tls::Context> tls_;  // TLS on: every worker's layer shares it.
+  std::shared_ptr<tls::ContextSlot> tls_;  // TLS on: every worker's layer shares it.
   loop::Clock& clock_;
   core::ConnLimit limit_;
   HandlerFactory make_handler_;

@@ -145,6 +145,18 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler,
     const server::SignalCounts got = signals.take();
     const server::SignalPlan plan = server::plan_for(got, runtime.stopping());
     if (plan.report) runtime.report_counters("SIGUSR1");
+    if (plan.reload) {
+      if (!config.tls.enabled()) {
+        log(LogLevel::info, "SIGHUP: no TLS certificate to reload (TLS is off)");
+      } else if (Error e = server.reload_tls()) {
+        log(LogLevel::warn,
+            "SIGHUP: TLS reload failed, the certificate in use stays: " + e.message);
+      } else {
+        log(LogLevel::info, "SIGHUP: TLS certificate and key reloaded from " +
+                                config.tls.cert_file + " and " + config.tls.key_file +
+                                " for new connections");
+      }
+    }
     if (plan.drain) {
       log(LogLevel::info,
           got.interrupt > 0 && got.terminate > 0

@@ -145,6 +145,12 @@ void Server::abort() {
   if (impl_->runtime) impl_->runtime->abort();
 }
 
+Error Server::reload_tls() {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (!impl_->runtime) return {"the server is not running", Errc::invalid_argument};
+  return impl_->runtime->reload_tls();
+}
+
 StopReport Server::wait() {
   server::Runtime* runtime = nullptr;
   {

@@ -10,11 +10,11 @@
 namespace framed::server {
 namespace {
 
-constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGUSR1};
+constexpr int kSignals[4] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP};
 
 // What the handler may touch: lock-free atomics and write(2), both
 // async-signal-safe. One source at a time owns them.
-std::atomic<std::uint32_t> g_counts[3];
+std::atomic<std::uint32_t> g_counts[4];
 std::atomic<int> g_wake_fd{-1};
 std::atomic<bool> g_open{false};
 
@@ -23,7 +23,7 @@ static_assert(std::atomic<int>::is_always_lock_free);
 
 extern "C" void on_signal(int signo) {
   const int saved = errno;  // The interrupted code may be about to read it.
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (kSignals[i] == signo) g_counts[i].fetch_add(1, std::memory_order_relaxed);
   }
   if (const int fd = g_wake_fd.load(std::memory_order_relaxed); fd >= 0) {
@@ -49,7 +49,7 @@ net::SysError SignalSource::open() {
   act.sa_flags = SA_RESTART;
   sigemptyset(&act.sa_mask);
   for (int signo : kSignals) sigaddset(&act.sa_mask, signo);  // One at a time.
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (sigaction(kSignals[i], &act, &old_[i]) != 0) {
       const int err = errno;
       for (int j = 0; j < i; ++j) sigaction(kSignals[j], &old_[j], nullptr);
@@ -68,7 +68,7 @@ net::SysError SignalSource::open() {
 
 SignalSource::~SignalSource() {
   if (!installed_) return;
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  for (int i = 0; i < 4; ++i) sigaction(kSignals[i], &old_[i], nullptr);
   (void)pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   g_wake_fd.store(-1, std::memory_order_release);
   g_open.store(false);
@@ -77,6 +77,7 @@ SignalSource::~SignalSource() {
 SignalPlan plan_for(const SignalCounts& got, bool draining) noexcept {
   SignalPlan plan;
   plan.report = got.user1 > 0;
+  plan.reload = got.hangup > 0;
   if (got.stops() > 0) {
     plan.drain = !draining;
     plan.exit_now = draining;
@@ -92,6 +93,7 @@ SignalCounts SignalSource::take() {
   out.interrupt = g_counts[0].exchange(0, std::memory_order_relaxed);
   out.terminate = g_counts[1].exchange(0, std::memory_order_relaxed);
   out.user1 = g_counts[2].exchange(0, std::memory_order_relaxed);
+  out.hangup = g_counts[3].exchange(0, std::memory_order_relaxed);
   return out;
 }
 

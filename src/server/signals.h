@@ -1,5 +1,5 @@
 // framed::serve()'s signals (program-level: the library's Server never
-// touches them). open() installs handlers for SIGINT, SIGTERM and SIGUSR1
+// touches them). open() installs handlers for SIGINT, SIGTERM, SIGUSR1 and SIGHUP
 // that count each kind and wake fd(), so a signal is taken whichever thread
 // the kernel chooses for it: the caller's, or any thread the program
 // started before serve(), which may not block them. (Workers block every
@@ -22,6 +22,7 @@ struct SignalCounts {
   std::uint32_t interrupt = 0;  // SIGINT
   std::uint32_t terminate = 0;  // SIGTERM
   std::uint32_t user1 = 0;      // SIGUSR1
+  std::uint32_t hangup = 0;     // SIGHUP
 
   [[nodiscard]] std::uint32_t stops() const noexcept { return interrupt + terminate; }
 };
@@ -29,6 +30,7 @@ struct SignalCounts {
 // What the server does with the signals of one take().
 struct SignalPlan {
   bool report = false;    // Log the counters (SIGUSR1).
+  bool reload = false;    // Reload the TLS certificate and key (SIGHUP).
   bool drain = false;     // Begin the drain (the first SIGINT or SIGTERM).
   bool exit_now = false;  // Exit 1 at once (a stop signal during the drain).
 };
@@ -61,7 +63,7 @@ class SignalSource {
  private:
   net::UniqueFd fd_;
   bool installed_ = false;
-  struct sigaction old_[3]{};
+  struct sigaction old_[4]{};
   sigset_t old_mask_{};
 };
 

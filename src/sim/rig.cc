@@ -24,9 +24,9 @@ Rig::Rig(const ServerOptions& config, Rng* rng, SimOptions sim, const HandlerFac
   std::string error;
   // TLS, when the options ask for it, as the server has it: a layer over
   // the (simulated) transport.
-  std::shared_ptr<const tls::Context> tls;
+  std::shared_ptr<tls::ContextSlot> tls;
   if (config_.tls.enabled()) {
-    tls = tls::make_context(config_.tls, error);
+    tls = tls::make_slot(config_.tls, error);
     if (!tls) {
       log_.push_back("error " + error);
       return;

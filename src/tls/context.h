@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "framed/server.h"
@@ -33,6 +34,29 @@ class Context {
   explicit Context(SSL_CTX* ctx, bool mutual) : ctx_(ctx), mutual_(mutual) {}
   SSL_CTX* ctx_;
   bool mutual_;
+};
+
+// The context new connections get, shared by every worker of a server and
+// replaced by a reload (SIGHUP). A session keeps the context it began with:
+// OpenSSL counts its references, so a replaced context lives on until its
+// last session ends.
+class ContextSlot {
+ public:
+  explicit ContextSlot(std::shared_ptr<const Context> first) : current_(std::move(first)) {}
+  // The context for a connection accepted now. (A lock per accept, never
+  // per frame; a reload holds it only to swap a pointer.)
+  [[nodiscard]] std::shared_ptr<const Context> get() const {
+    const std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(std::shared_ptr<const Context> next) {
+    const std::lock_guard lock(mutex_);
+    current_.swap(next);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Context> current_;
 };
 
 // OpenSSL's oldest queued error as text ("certificate verify failed"), or

@@ -7,12 +7,17 @@ bool tls_supported() noexcept { return false; }
 
 namespace tls {
 
-std::shared_ptr<const Context> make_context(const TlsOptions& /*options*/, std::string& error) {
+std::shared_ptr<ContextSlot> make_slot(const TlsOptions& /*options*/, std::string& error) {
   error = "TLS is not available: this framed was built without OpenSSL 3 (libssl-dev)";
   return nullptr;
 }
 
-std::unique_ptr<transport::Transport> make_layer(std::shared_ptr<const Context> /*context*/,
+bool reload(ContextSlot& /*slot*/, const TlsOptions& /*options*/, std::string& error) {
+  error = "TLS is not available in this build";
+  return false;
+}
+
+std::unique_ptr<transport::Transport> make_layer(std::shared_ptr<ContextSlot> /*slot*/,
                                                  transport::Sink& /*sink*/,
                                                  const MakeInner& /*make_inner*/,
                                                  bool /*proxy_first*/, std::string& error) {

@@ -145,9 +145,9 @@ BIO_METHOD* bio_method() {
 
 }  // namespace
 
-TlsTransport::TlsTransport(std::shared_ptr<const Context> context, transport::Sink& sink,
+TlsTransport::TlsTransport(std::shared_ptr<const ContextSlot> slot, transport::Sink& sink,
                            bool proxy_first)
-    : context_(std::move(context)), proxy_first_(proxy_first), sink_(sink) {
+    : slot_(std::move(slot)), proxy_first_(proxy_first), sink_(sink) {
   plain_.resize(kPlainChunk);
   stage_.reserve(kStage);
 }
@@ -188,7 +188,7 @@ void TlsTransport::dispatch() {
 void TlsTransport::on_accepted(Socket& s, const net::Endpoint& peer) {
   auto t = std::make_unique<Session>();
   t->socket = &s;
-  t->ssl = context_->new_session();
+  t->ssl = slot_->get()->new_session();
   BIO* bio = t->ssl != nullptr ? BIO_new(bio_method()) : nullptr;
   if (bio == nullptr) {
     // Out of memory: refused as the kernel would refuse it, at once.

@@ -36,12 +36,12 @@ namespace framed::tls {
 
 class TlsTransport final : public transport::Transport, public transport::Sink {
  public:
-  // Reports to `sink` (the connections' side); shares `context` with the
-  // other workers. The transport below is given by set_inner(), made with
-  // this object as its sink. With `proxy_first`, an accepted connection
+  // Reports to `sink` (the connections' side); takes each accepted
+  // connection's context from `slot`, shared with the other workers. The transport below is given
+  // by set_inner(), made with this object as its sink. With `proxy_first`, an accepted connection
   // begins with a PROXY header in plain text: it is passed up as it is
   // (the connection parses it), and the handshake begins after it.
-  TlsTransport(std::shared_ptr<const Context> context, transport::Sink& sink, bool proxy_first);
+  TlsTransport(std::shared_ptr<const ContextSlot> slot, transport::Sink& sink, bool proxy_first);
   ~TlsTransport() override;
   void set_inner(std::unique_ptr<transport::Transport> inner);
 
@@ -114,7 +114,7 @@ class TlsTransport final : public transport::Transport, public transport::Sink {
   // OpenSSL refused (a dead session).
   bool encrypt(Session& t, std::span<const std::span<const std::byte>> spans);
 
-  std::shared_ptr<const Context> context_;
+  std::shared_ptr<const ContextSlot> slot_;
   bool proxy_first_;
   transport::Sink& sink_;
   std::unique_ptr<transport::Transport> inner_;

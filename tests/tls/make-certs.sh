@@ -28,6 +28,10 @@ ca other-ca "/CN=framed other CA"
 leaf server ca "/CN=localhost" \
   "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
 extendedKeyUsage=serverAuth"
+# The same names from the other CA: what a certificate reload swaps in.
+leaf server2 other-ca "/CN=localhost" \
+  "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+extendedKeyUsage=serverAuth"
 leaf client ca "/CN=client one/O=framed tests" \
   "subjectAltName=DNS:client.example,email:client@example.com
 extendedKeyUsage=clientAuth"

@@ -1,0 +1,140 @@
+// framed::Server with TLS in process, and framed::Client over TLS: the
+// certificate reload (Server::reload_tls, SIGHUP in framed-server) swaps
+// the certificate for new connections only, and a bad file changes nothing.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "framed/client.h"
+#include "framed/server.h"
+
+namespace framed {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const std::string kCerts = FRAMED_TLS_CERTS;
+
+struct Echo final : FrameHandler {
+  void on_frame(Connection& c, std::span<const std::byte> payload) override {
+    c.send_frame(payload);
+  }
+};
+
+std::vector<std::byte> bytes(std::string_view s) {
+  const auto b = std::as_bytes(std::span(s.data(), s.size()));
+  return {b.begin(), b.end()};
+}
+
+// A client trusting `ca` (in certs/), connected; empty Error on success.
+Error connect(Client& c, std::uint16_t port, const std::string& ca) {
+  ClientTlsOptions t;
+  t.enabled = true;
+  t.ca_file = kCerts + "/" + ca + ".pem";
+  c.set_tls(t);
+  return c.connect("127.0.0.1", port, 5s);
+}
+
+Error round_trip(Client& c, std::string_view text) {
+  if (Error e = c.send_frame(bytes(text))) return e;
+  std::vector<std::byte> got;
+  if (Error e = c.receive_frame(got, 5s)) return e;
+  if (got != bytes(text)) return {"wrong echo", Errc::other};
+  return {};
+}
+
+class TlsReload : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("framed-tls-reload-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    use("server");
+    ServerOptions o;
+    o.port = 0;
+    o.log_level = LogLevel::warn;
+    o.tls.cert_file = (dir_ / "cert.pem").string();
+    o.tls.key_file = (dir_ / "key.pem").string();
+    server_ = std::make_unique<Server>(o, [](Loop&) { return std::make_unique<Echo>(); });
+    ASSERT_FALSE(server_->start());
+  }
+  void TearDown() override {
+    server_->stop();
+    (void)server_->wait();
+    fs::remove_all(dir_);
+  }
+  // Puts certs/NAME.pem and .key where the server's options point.
+  void use(const std::string& name) {
+    fs::copy_file(kCerts + "/" + name + ".pem", dir_ / "cert.pem",
+                  fs::copy_options::overwrite_existing);
+    fs::copy_file(kCerts + "/" + name + ".key", dir_ / "key.pem",
+                  fs::copy_options::overwrite_existing);
+  }
+  fs::path dir_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(TlsReload, NewConnectionsGetTheNewCertificateAndOpenOnesGoOn) {
+  Client before;
+  ASSERT_FALSE(connect(before, server_->port(), "ca"));
+  ASSERT_FALSE(round_trip(before, "one"));
+
+  use("server2");  // The same names, from the other CA.
+  ASSERT_FALSE(server_->reload_tls());
+
+  Client after;
+  ASSERT_FALSE(connect(after, server_->port(), "other-ca")) << "the new certificate is served";
+  ASSERT_FALSE(round_trip(after, "two"));
+  Client stale;
+  const Error e = connect(stale, server_->port(), "ca");
+  EXPECT_EQ(e.code, Errc::tls) << e.message;
+  EXPECT_NE(e.message.find("certificate verify failed"), std::string::npos) << e.message;
+  EXPECT_FALSE(round_trip(before, "still open")) << "a connection open before the reload goes on";
+}
+
+TEST_F(TlsReload, ABadFileKeepsTheCertificateInUseAndSaysWhy) {
+  { std::ofstream(dir_ / "cert.pem") << "not a certificate\n"; }
+  const Error e = server_->reload_tls();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e.message.find("--tls-cert " + (dir_ / "cert.pem").string()), std::string::npos)
+      << e.message;
+  use("server2");
+  fs::remove(dir_ / "key.pem");
+  EXPECT_NE(server_->reload_tls().message.find("No such file"), std::string::npos);
+  Client c;
+  ASSERT_FALSE(connect(c, server_->port(), "ca")) << "the first certificate is still served";
+  EXPECT_FALSE(round_trip(c, "unchanged"));
+}
+
+TEST(TlsServer, AReloadWithoutTlsIsRefused) {
+  ServerOptions o;
+  o.port = 0;
+  o.log_level = LogLevel::warn;
+  Server s(o, [](Loop&) { return std::make_unique<Echo>(); });
+  EXPECT_EQ(s.reload_tls().code, Errc::invalid_argument) << "not started yet";
+  ASSERT_FALSE(s.start());
+  EXPECT_NE(s.reload_tls().message.find("TLS is off"), std::string::npos);
+  s.stop();
+  (void)s.wait();
+}
+
+TEST(TlsServer, StartRefusesBadTlsOptionsWithTheReason) {
+  ServerOptions o;
+  o.port = 0;
+  o.log_level = LogLevel::off;
+  o.tls.cert_file = kCerts + "/server.pem";
+  Server no_key(o, [](Loop&) { return std::make_unique<Echo>(); });
+  EXPECT_NE(no_key.start().message.find("needs --tls-key"), std::string::npos);
+  o.tls.key_file = kCerts + "/server.key";
+  o.tls.min_version = "1.0";
+  Server old(o, [](Loop&) { return std::make_unique<Echo>(); });
+  EXPECT_NE(old.start().message.find("must be 1.2 or 1.3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace framed
