@@ -57,6 +57,10 @@ install(FILES deploy/framed-server.default DESTINATION /etc/default RENAME frame
 # The README (how to run and deploy) and the changelog, where Debian keeps
 # a package's documentation.
 install(FILES README.md CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# Examples for TLS deployments: the systemd drop-in (LoadCredential=) and
+# HAProxy terminating or passing TLS through (deploy/README.md).
+install(FILES deploy/framed-server-tls.conf deploy/haproxy-tls.cfg deploy/haproxy.cfg
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # --- The Debian package.
 set(CPACK_PACKAGE_NAME framed)

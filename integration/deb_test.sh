@@ -66,6 +66,13 @@ case "$(field Depends)" in
   *libc6*libstdc++6*|*libstdc++6*libc6*) ;;
   *) echo "deb: Depends lacks libc6 or libstdc++6: '$(field Depends)'" >&2; fail=1 ;;
 esac
+# TLS: a server that links OpenSSL makes the package depend on its runtime.
+if readelf -d "$build/src/framed-server" 2>/dev/null | grep -q 'libssl\.so'; then
+  case "$(field Depends)" in
+    *libssl3*) ;;
+    *) echo "deb: framed-server links libssl but Depends lacks libssl3: '$(field Depends)'" >&2; fail=1 ;;
+  esac
+fi
 dpkg-deb --control "$deb" "$work/control"
 [ "$(cat "$work/control/conffiles")" = /etc/default/framed-server ] ||
   { echo "deb: conffiles is '$(cat "$work/control/conffiles" 2>/dev/null)'" >&2; fail=1; }

@@ -28,10 +28,9 @@ for key in Type=notify DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict 
            KillSignal=SIGTERM 'EnvironmentFile=-/etc/default/framed-server'; do
   grep -qx -- "$key" "$unit" || { echo "units: the service lacks '$key'" >&2; fail=1; }
 done
-if grep -q '^ExecReload=' "$unit"; then
-  echo "units: ExecReload= is set, but SIGTERM drains and nothing reloads" >&2
-  fail=1
-fi
+# Reload is SIGHUP (the TLS certificate), never a stop signal.
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" ||
+  { echo "units: ExecReload= is not '/bin/kill -HUP \$MAINPID'" >&2; fail=1; }
 # systemd must wait longer than the server's drain, or it kills a drain in
 # progress. The default --drain-timeout is 5s.
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\{0,1\}$/\1/p' "$unit")
@@ -40,6 +39,12 @@ stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\{0,1\}$/\1/p' "$unit")
 
 cp "$src/deploy/framed-server.socket" "$work/"
 sed "s|^ExecStart=/usr/bin/framed-server |ExecStart=$server |" "$unit" >"$work/framed-server.service"
+# The TLS drop-in (deploy/framed-server-tls.conf) is verified with the unit.
+mkdir -p "$work/framed-server.service.d"
+sed "s|^ExecStart=/usr/bin/framed-server |ExecStart=$server |" "$src/deploy/framed-server-tls.conf" \
+  >"$work/framed-server.service.d/tls.conf"
+grep -q '^LoadCredential=tls-key:' "$work/framed-server.service.d/tls.conf" ||
+  { echo "units: the TLS drop-in does not load the key as a credential" >&2; fail=1; }
 # Documentation=man:framed-server(8) is checked with man(1): offer the page
 # the build generated (without help2man there is none to check).
 man_check=(--man=yes)
