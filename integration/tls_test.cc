@@ -172,6 +172,34 @@ TEST_P(Tls, AStormOfHandshakesThatNeverFinishBlocksNoOneAndEndsAtTheTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Tls, ::testing::ValuesIn(backend_cases()), backend_case_name);
 
+// The whole conformance suite over TLS (framed-conform --tls), the
+// recommended cases included, once per transport.
+class ConformOverTls : public BackendTest {};
+
+TEST_P(ConformOverTls, PassesEveryCase) {
+  ServerProcess server;
+  SpawnOptions o;
+  o.args = GetParam().args + tls_args() + std::vector<std::string>{"--idle-timeout",  "2s",
+                                                                   "--frame-timeout", "3s",
+                                                                   "--max-conns",     "16"};
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, o, error)) << error;
+  std::string out;
+  std::string err;
+  const auto st =
+      run_to_exit(FRAMED_CONFORM_PATH,
+                  {"--port", std::to_string(server.port()), "--seed", "42", "--tls", "--tls-ca",
+                   kCerts + "/ca.pem", "--timeout", "10s", "--strict", "--idle-timeout", "2s",
+                   "--frame-timeout", "3s", "--max-conns", "16"},
+                  out, err, 200s);
+  EXPECT_TRUE(st.exited && st.code == 0) << out << err << "\nserver log:\n" << server.stderr_text();
+  EXPECT_NE(out.find(", TLS\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" passed, 0 failed\n"), std::string::npos) << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ConformOverTls, ::testing::ValuesIn(transport_cases()),
+                         backend_case_name);
+
 // --- The command line.
 
 struct Refusal {

@@ -93,7 +93,10 @@ class TlsPeer {
         }
       }
       rig_.settle();
-      if (!read_server) return;
+      if (!read_server) {
+        if (n <= 0) return;
+        continue;  // Everything the client wrote goes out; nothing is read.
+      }
       const auto in = rig_.read_all(id_);
       if (!in.empty()) {
         moved = true;
@@ -191,6 +194,23 @@ TEST(TlsRules, EchoesFramesOverTlsAndCountsThemOnceTheirRecordsAreTaken) {
   EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 3U);
 }
 
+TEST(TlsRules, TheLayersOwnRecordsAreNotEchoesNorActivity) {
+  auto o = tls_options();
+  o.idle_timeout = milliseconds(1'000);
+  Rig rig(o);
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  // The handshake and the tickets were written, and are acknowledged by now:
+  // none of it is an echo, nor the peer's activity.
+  EXPECT_GT(rig.net().conn(c).written, 1'000U);
+  EXPECT_EQ(rig.worker().counters().bytes_echoed.load(), 0U);
+  rig.advance(milliseconds(999));
+  EXPECT_FALSE(rig.net().conn(c).server_fin);
+  rig.advance(milliseconds(1));
+  EXPECT_TRUE(rig.logged("closing: idle timeout 1000ms")) << "at its deadline, not postponed";
+}
+
 TEST(TlsRules, AClientHelloSentOneByteAtATimeStillCompletes) {
   Rig rig(tls_options());
   const auto c = connect(rig);
@@ -284,7 +304,11 @@ TEST(TlsRules, GarbageAfterTheHandshakeClosesOnlyThatConnection) {
   EXPECT_EQ(good_peer.read(), frame("still here"));
 }
 
-TEST(TlsRules, InputHeldByBackpressureIsDeliveredOnceThePeerReads) {
+// How the client ends its input after a burst the server holds back.
+enum class End { none, close_notify, fin_only };
+class HeldInput : public ::testing::TestWithParam<End> {};
+
+TEST_P(HeldInput, IsDeliveredOnceThePeerReadsAndAnEndBehindItWaits) {
   auto o = tls_options();
   o.backlog_cap = 8U << 10U;
   // Small kernel buffers toward the client, so that output backs up in the
@@ -303,6 +327,16 @@ TEST(TlsRules, InputHeldByBackpressureIsDeliveredOnceThePeerReads) {
   ASSERT_EQ(SSL_write_ex(peer.ssl(), input.data(), input.size(), &done), 1);
   // All of it reaches the server, which stops at the cap with the rest of
   // its read held in the TLS layer: nothing more will arrive to wake it.
+  if (GetParam() != End::none) {
+    // The client's end right behind its burst: it must not overtake the
+    // input held in the server's TLS layer.
+    if (GetParam() == End::close_notify) {
+      ASSERT_EQ(SSL_shutdown(peer.ssl()), 0);
+    }
+    peer.pump(SIZE_MAX, false);
+    rig.net().peer_shutdown(c);
+    rig.settle();
+  }
   peer.pump(SIZE_MAX, false);
   EXPECT_LT(rig.worker().counters().frames_echoed.load(), 150U);
   // A frame counts as echoed only once the kernel took its last record:
@@ -315,7 +349,22 @@ TEST(TlsRules, InputHeldByBackpressureIsDeliveredOnceThePeerReads) {
   }
   EXPECT_EQ(echoed, input);
   EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 150U);
+  EXPECT_FALSE(rig.logged("mid-frame")) << "the end came before the input it followed";
+  if (GetParam() != End::none) {
+    EXPECT_TRUE(rig.net().conn(c).server_fin || rig.net().conn(c).server_closed);
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Ends, HeldInput,
+                         ::testing::Values(End::none, End::close_notify, End::fin_only),
+                         [](const auto& param_info) {
+                           switch (param_info.param) {
+                             case End::none: return std::string("none");
+                             case End::close_notify: return std::string("close_notify");
+                             case End::fin_only: return std::string("fin_only");
+                           }
+                           return std::string("?");
+                         });
 
 TEST(TlsRules, ADrainCloseAHandshakeInProgress) {
   Rig rig(tls_options());

@@ -11,6 +11,7 @@
 #include "conform/options.h"
 #include "conform/report.h"
 #include "conform/runner.h"
+#include "conform/tls_relay.h"
 #include "framed/version.h"
 
 namespace {
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
     print_list(stdout, cases);
     return 0;
   }
+  if (options.tls.enabled) set_tls(options.tls);
   framed::net::Endpoint endpoint;
   if (!reach_server(options, endpoint, error)) {
     std::fprintf(stderr, "framed-conform: %s\n", error.c_str());
@@ -66,7 +68,9 @@ int main(int argc, char** argv) {
   if (!options.json) {
     std::printf("framed-conform: %s, max-frame %u, timeout %lld ms, seed %llu%s\n", target.c_str(),
                 options.max_frame, static_cast<long long>(options.timeout.count()),
-                static_cast<unsigned long long>(options.seed), options.strict ? ", strict" : "");
+                static_cast<unsigned long long>(options.seed),
+                options.strict ? (options.tls.enabled ? ", strict, TLS" : ", strict")
+                               : (options.tls.enabled ? ", TLS" : ""));
     std::fflush(stdout);
   }
   const auto reports = run_cases(cases, options, endpoint, !options.json);

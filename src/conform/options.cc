@@ -27,6 +27,11 @@ options:
   --idle-timeout DUR     the server's idle timeout, for --strict (default 60s)
   --frame-timeout DUR    the server's frame timeout, for --strict (default 30s)
   --max-conns N          the server's connection limit, for --strict (default: not checked)
+  --tls                  run every case over TLS; the server's certificate is verified
+  --tls-ca FILE          PEM CA certificates to trust (default: the system's)
+  --tls-cert FILE        PEM client certificate, for mutual TLS (with --tls-key)
+  --tls-key FILE         its PEM private key
+  --tls-servername NAME  the name to send and verify (default: --host)
   --junit FILE           also write a JUnit XML report to FILE
   --json                 print one JSON object instead of the text report
   --list                 list the cases and what each checks, without connecting
@@ -41,7 +46,8 @@ when the server cannot be reached.
 // its value rather than as unknown.
 bool takes_value(std::string_view arg) {
   for (std::string_view name : {"--host", "--port", "--max-frame", "--timeout", "--seed",
-                                "--idle-timeout", "--frame-timeout", "--max-conns", "--junit"}) {
+                                "--idle-timeout", "--frame-timeout", "--max-conns", "--junit",
+                                "--tls-ca", "--tls-cert", "--tls-key", "--tls-servername"}) {
     if (arg == name) return true;
   }
   return false;
@@ -88,6 +94,18 @@ bool apply(Options& o, std::string_view name, const std::string& value, std::str
   } else if (name == "--junit") {
     o.junit_path = value;
     ok = !value.empty();
+  } else if (name == "--tls-ca") {
+    o.tls.ca_file = value;
+    ok = !value.empty();
+  } else if (name == "--tls-cert") {
+    o.tls.cert_file = value;
+    ok = !value.empty();
+  } else if (name == "--tls-key") {
+    o.tls.key_file = value;
+    ok = !value.empty();
+  } else if (name == "--tls-servername") {
+    o.tls.server_name = value;
+    ok = !value.empty();
   }
   if (!ok) error = "invalid value '" + value + "' for " + std::string(name);
   return ok;
@@ -119,6 +137,8 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
       o.version = true;
     } else if (arg == "--strict") {
       o.strict = true;
+    } else if (arg == "--tls") {
+      o.tls.enabled = true;
     } else if (arg == "--json") {
       o.json = true;
     } else if (arg == "--list") {
@@ -138,6 +158,20 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
       error = "invalid section '" + std::string(arg) + "' (expected e.g. 4 or 6.2)";
       return std::nullopt;
     }
+  }
+  const auto& t = o.tls;
+  if (!t.enabled && (!t.ca_file.empty() || !t.cert_file.empty() || !t.key_file.empty() ||
+                     !t.server_name.empty())) {
+    error = "the --tls-* options need --tls";
+    return std::nullopt;
+  }
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    error = "--tls-cert and --tls-key go together";
+    return std::nullopt;
+  }
+  if (t.enabled && !Client::tls_supported()) {
+    error = "TLS is not available: this framed-conform was built without OpenSSL 3";
+    return std::nullopt;
   }
   return o;
 }

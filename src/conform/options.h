@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "framed/client.h"
+
 namespace framed::conform {
 
 struct Options {
@@ -31,6 +33,8 @@ struct Options {
   bool help = false;
   bool version = false;
   std::vector<std::string> sections;
+  // --tls and its files: every case over TLS (conform/tls_relay.h).
+  ClientTlsOptions tls;
 };
 
 // Parses argv. Returns the options, or nullopt with `error` naming the

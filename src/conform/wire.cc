@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "conform/tls_relay.h"
+
 namespace framed::conform {
 namespace {
 
@@ -188,6 +190,13 @@ net::UniqueFd connect_server(const net::Endpoint& ep, milliseconds timeout, std:
   }
   // Small writes must leave at once, so splits reach the server as written.
   (void)net::set_nodelay(fd.get());
+  if (tls_on()) {
+    // The address alone names the server to verify (unless --tls-servername).
+    std::string host = ep.to_string();
+    host = host.substr(0, host.rfind(':'));
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    return relay_tls(std::move(fd), host, timeout, error);
+  }
   return fd;
 }
 

@@ -59,6 +59,12 @@ struct TlsTransport::Session {
   std::deque<Mark> marks;
   std::uint64_t queued = 0;  // Ciphertext bytes put in the outbox, ever.
   std::uint64_t taken = 0;   // Of those, taken by the kernel.
+  // Records the layer writes of its own (the handshake, tickets, alerts,
+  // close_notify), as [begin, end) of the ciphertext stream: reported to
+  // the connection as no bytes, so that they never count as echoes, nor
+  // their acknowledgement as the peer's activity (the idle timeout).
+  bool encrypting = false;  // In encrypt(): what OpenSSL writes now is echoes.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> own;
   // Written by the layer's own flushes (readiness: taken at once), not yet
   // reported to the sink: they ride on the next Wrote.
   std::size_t unreported_bytes = 0;
@@ -66,9 +72,12 @@ struct TlsTransport::Session {
   bool reading = true;      // The connection wants input.
   bool resuming = false;    // In resume_.
   bool ended = false;       // close_notify queued (end_output).
-  bool peer_ended = false;  // The peer's close_notify arrived: its EOF is reported.
-  bool closed = false;      // close() was called; freed at the turn's end.
-  std::size_t index = 0;    // In sessions_.
+  bool peer_ended = false;  // The peer's EOF is reported (close_notify, or a FIN).
+  // The transport below saw the peer's FIN while input was still held
+  // here: the EOF is reported once that input is delivered, never ahead.
+  bool fin = false;
+  bool closed = false;    // close() was called; freed at the turn's end.
+  std::size_t index = 0;  // In sessions_.
   // A PROXY header still to pass up in plain text (proxy_first).
   bool proxy = false;
   ProxyParser proxy_parser;
@@ -76,7 +85,7 @@ struct TlsTransport::Session {
   ~Session() { SSL_free(ssl); }  // Frees the BIO too.
 
   [[nodiscard]] bool has_input() const noexcept {
-    return stash_head < stash.size() || !in.empty() || SSL_has_pending(ssl) == 1;
+    return stash_head < stash.size() || !in.empty() || SSL_has_pending(ssl) == 1 || fin;
   }
 };
 
@@ -90,6 +99,13 @@ int bio_write(BIO* bio, const char* data, int len) {
   if (t == nullptr || t->socket == nullptr || len <= 0) return 0;
   const auto n = static_cast<std::size_t>(len);
   t->socket->out.queue({reinterpret_cast<const std::byte*>(data), n});
+  if (!t->encrypting) {
+    if (!t->own.empty() && t->own.back().second == t->queued) {
+      t->own.back().second += n;
+    } else {
+      t->own.emplace_back(t->queued, t->queued + n);
+    }
+  }
   t->queued += n;
   return len;
 }
@@ -240,7 +256,7 @@ Flow TlsTransport::pump(Session& t) {
     if (!flush_own(t)) return Flow::stop;
     if (r != 1) {
       const int e = SSL_get_error(t.ssl, r);
-      if (e == SSL_ERROR_WANT_READ) return Flow::more;
+      if (e == SSL_ERROR_WANT_READ) return end_of_input(t);
       fail(t, "TLS handshake failed: " + last_error("the peer closed during it"));
       return Flow::stop;
     }
@@ -269,10 +285,11 @@ Flow TlsTransport::pump(Session& t) {
       if (flow == Flow::stop) return Flow::stop;
     }
     if (e == SSL_ERROR_NONE) continue;
-    if (e == SSL_ERROR_WANT_READ) return Flow::more;
+    if (e == SSL_ERROR_WANT_READ) return end_of_input(t);
     if (e == SSL_ERROR_ZERO_RETURN) {
       // close_notify: the peer's orderly end of input.
       t.peer_ended = true;
+      t.fin = false;
       t.in = {};
       sink_.on_eof(s);
       return Flow::more;
@@ -289,19 +306,30 @@ bool TlsTransport::flush_own(Session& t) {
     sink_.on_error(*t.socket, w.error);
     return false;
   }
-  t.unreported_bytes += w.bytes;
-  t.unreported_frames += taken(t, w.bytes);
+  const Taken k = taken(t, w.bytes);
+  t.unreported_bytes += k.app;
+  t.unreported_frames += k.frames;
   return true;
 }
 
-std::uint64_t TlsTransport::taken(Session& t, std::size_t bytes) {
+TlsTransport::Taken TlsTransport::taken(Session& t, std::size_t bytes) {
+  const std::uint64_t from = t.taken;
   t.taken += bytes;
-  std::uint64_t frames = 0;
+  Taken k;
+  k.app = bytes;
+  while (!t.own.empty() && t.own.front().first < t.taken) {
+    const auto [begin, end] = t.own.front();
+    const std::uint64_t lo = std::max(begin, from);
+    const std::uint64_t hi = std::min(end, t.taken);
+    if (hi > lo) k.app -= static_cast<std::size_t>(hi - lo);
+    if (end > t.taken) break;
+    t.own.pop_front();
+  }
   while (!t.marks.empty() && t.marks.front().end <= t.taken) {
-    frames += t.marks.front().frames;
+    k.frames += t.marks.front().frames;
     t.marks.pop_front();
   }
-  return frames;
+  return k;
 }
 
 void TlsTransport::fail(Session& t, const std::string& why) {
@@ -310,10 +338,32 @@ void TlsTransport::fail(Session& t, const std::string& why) {
   sink_.on_error(*t.socket, net::SysError{intern(why), -1});
 }
 
+Flow TlsTransport::end_of_input(Session& t) {
+  // Everything read is consumed: a FIN that came behind it is the end.
+  if (t.fin && t.stash_head == t.stash.size() && t.in.empty()) {
+    t.fin = false;
+    t.peer_ended = true;
+    sink_.on_eof(*t.socket);
+  }
+  return Flow::more;
+}
+
 void TlsTransport::on_eof(Socket& s) {
   Session* t = of(s);
-  if (t == nullptr || !t->peer_ended) sink_.on_eof(s);
-  // After close_notify the EOF was reported already.
+  if (t == nullptr) {
+    sink_.on_eof(s);
+    return;
+  }
+  // After close_notify the EOF was reported already. A FIN without one (a
+  // truncation) is the end of input too (spec §7.5), but only after the
+  // input still held here (backpressure) has been delivered.
+  if (t->peer_ended) return;
+  if (t->has_input()) {
+    t->fin = true;
+    return;
+  }
+  t->peer_ended = true;
+  sink_.on_eof(s);
 }
 
 void TlsTransport::on_sent(Socket& s, std::size_t bytes, std::uint64_t frames) {
@@ -322,7 +372,10 @@ void TlsTransport::on_sent(Socket& s, std::size_t bytes, std::uint64_t frames) {
     sink_.on_sent(s, bytes, frames);
     return;
   }
-  sink_.on_sent(s, bytes, taken(*t, bytes));
+  // Always reported, even when every byte was the layer's own: a closing
+  // connection moves on when its output (close_notify included) is out.
+  const Taken k = taken(*t, bytes);
+  sink_.on_sent(s, k.app, k.frames);
 }
 
 net::SysError TlsTransport::update(Socket& s, bool want_read) {
@@ -339,6 +392,7 @@ net::SysError TlsTransport::update(Socket& s, bool want_read) {
 
 bool TlsTransport::encrypt(Session& t, std::span<const std::span<const std::byte>> spans) {
   std::uint64_t frames = 0;
+  t.encrypting = true;
   const auto write = [&](std::span<const std::byte> bytes) {
     std::size_t done = 0;
     // The BIO takes everything, so a write fails only on a dead session.
@@ -371,6 +425,7 @@ bool TlsTransport::encrypt(Session& t, std::span<const std::span<const std::byte
     ok = ok && write(stage_);
     stage_.clear();
   }
+  t.encrypting = false;
   ERR_clear_error();
   if (frames > 0) t.marks.push_back({t.queued, frames});
   return ok;
@@ -401,8 +456,9 @@ Wrote TlsTransport::flush(Socket& s) {
   if (t == nullptr) return inner_->flush(s);
   Wrote w = inner_->flush(s);
   if (!w.error.ok()) return w;
-  w.frames = taken(*t, w.bytes) + t->unreported_frames;
-  w.bytes += t->unreported_bytes;
+  const Taken k = taken(*t, w.bytes);
+  w.frames = k.frames + t->unreported_frames;
+  w.bytes = k.app + t->unreported_bytes;
   t->unreported_bytes = 0;
   t->unreported_frames = 0;
   return w;

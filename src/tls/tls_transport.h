@@ -103,11 +103,19 @@ class TlsTransport final : public transport::Transport, public transport::Sink {
   // Feeds the session's input to OpenSSL: the handshake, then records
   // delivered as plaintext. Returns whether to read on.
   transport::Flow pump(Session& t);
+  // Input is used up (OpenSSL wants more): reports a FIN that came behind
+  // it. Returns Flow::more.
+  transport::Flow end_of_input(Session& t);
   // Writes records OpenSSL queued by itself (handshake, tickets, alerts).
   // Returns false if the socket died (the sink has heard why).
   bool flush_own(Session& t);
-  // The kernel took `bytes` more ciphertext: returns the frames that ended.
-  static std::uint64_t taken(Session& t, std::size_t bytes);
+  // The kernel took `bytes` more ciphertext: returns the frames that ended,
+  // and how many of the bytes were echoes (not the layer's own records).
+  struct Taken {
+    std::uint64_t frames = 0;
+    std::size_t app = 0;
+  };
+  static Taken taken(Session& t, std::size_t bytes);
   void fail(Session& t, const std::string& why);
   // Encrypts `spans` into the socket's outbox (small ones gathered into one
   // record) and notes where the frames they end lie. Returns false if
