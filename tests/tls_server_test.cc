@@ -219,8 +219,10 @@ TEST_P(TlsBackends, TheLayersOwnRecordsAreNotCountedAsSent) {
     one_echo = s.counters().bytes_sent;
     if (one_echo == 0) std::this_thread::sleep_for(10ms);
   }
-  // One record: 5 B header + 5 B frame + 1 B type + 16 B tag.
-  EXPECT_EQ(one_echo, 27U) << "the handshake and the tickets are not sent bytes";
+  // One record of 27 B (5 B header, the 5 B frame, 1 B type, 16 B tag), or
+  // two when the payload was queued behind a send in flight (io_uring):
+  // never the handshake's and the tickets' 1.3 KiB or so.
+  EXPECT_TRUE(one_echo == 27U || one_echo == 49U) << one_echo;
   s.stop();
   (void)s.wait();
 }
