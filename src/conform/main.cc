@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   framed::net::Endpoint endpoint;
   if (!reach_server(options, endpoint, error)) {
     std::fprintf(stderr, "framed-conform: %s\n", error.c_str());
+    stop_relays();
     return 2;
   }
   const std::string target = endpoint.to_string();
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   const auto reports = run_cases(cases, options, endpoint, !options.json);
+  stop_relays();
   const Totals totals = count(reports);
   if (options.json) {
     std::printf("%s\n", to_json(options, target, reports).c_str());

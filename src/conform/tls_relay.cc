@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -16,6 +18,11 @@ namespace {
 
 ClientTlsOptions g_options;
 bool g_on = false;
+// Every relay's thread, joined by stop_relays(): a relay still running at
+// exit would leave its TLS session behind (LeakSanitizer says so).
+std::mutex g_mutex;
+std::vector<std::thread> g_relays;
+std::atomic<bool> g_stop{false};
 
 constexpr std::size_t kBuffer = 256U << 10U;  // Per direction.
 
@@ -28,7 +35,7 @@ void run(net::UniqueFd server, detail::TlsStream* tls, net::UniqueFd plain) {
   bool case_done = false;    // The case shut down its write side (or closed).
   bool server_done = false;  // The server ended (close_notify, FIN or error).
   bool up_shut = false;      // close_notify and FIN sent to the server.
-  for (;;) {
+  while (!g_stop.load(std::memory_order_relaxed)) {
     // The server's end has reached the case: close our end entirely, so the
     // case reads EOF and its writes fail, as on a closed connection.
     if (server_done && down.empty()) break;
@@ -44,7 +51,7 @@ void run(net::UniqueFd server, detail::TlsStream* tls, net::UniqueFd plain) {
     if (!down.empty()) p[1].events |= POLLOUT;
     // TLS may hold decrypted bytes already: no socket event would say so.
     const bool buffered = !server_done && down.size() < kBuffer && detail::tls_buffered(*tls);
-    if (::poll(p, 2, buffered ? 0 : 1000) < 0 && errno != EINTR) break;
+    if (::poll(p, 2, buffered ? 0 : 100) < 0 && errno != EINTR) break;
     if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !case_done) {
       const net::IoResult r = net::read_some(plain.get(), buf);
       if (r.eof || !r.error.ok()) {
@@ -113,8 +120,19 @@ net::UniqueFd relay_tls(net::UniqueFd server, const std::string& host,
   }
   net::UniqueFd mine(pair[0]);
   net::UniqueFd theirs(pair[1]);
-  std::thread(run, std::move(server), tls, std::move(theirs)).detach();
+  const std::lock_guard lock(g_mutex);
+  g_relays.emplace_back(run, std::move(server), tls, std::move(theirs));
   return mine;
+}
+
+void stop_relays() {
+  g_stop.store(true);
+  std::vector<std::thread> relays;
+  {
+    const std::lock_guard lock(g_mutex);
+    relays.swap(g_relays);
+  }
+  for (auto& t : relays) t.join();
 }
 
 }  // namespace framed::conform

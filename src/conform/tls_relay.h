@@ -31,4 +31,8 @@ void set_tls(const ClientTlsOptions& options);
 net::UniqueFd relay_tls(net::UniqueFd server, const std::string& host,
                         std::chrono::milliseconds timeout, std::string& error);
 
+// Ends every relay (within 100 ms) and joins its thread: call once the
+// cases are done, before the program exits.
+void stop_relays();
+
 }  // namespace framed::conform
