@@ -14,13 +14,12 @@
 
 #include "framed/encoder.h"
 #include "sim/rig.h"
+#include "tls_peer.h"
 
 namespace framed::sim {
 namespace {
 
 using std::chrono::milliseconds;
-
-const std::string kCerts = FRAMED_TLS_CERTS;
 
 std::vector<std::byte> frame(const std::string& payload) {
   std::vector<std::byte> out;
@@ -36,138 +35,6 @@ ServerOptions tls_options() {
   o.tls.key_file = kCerts + "/server.key";
   return o;
 }
-
-struct PeerOptions {
-  std::string cert = {};  // Client certificate name in certs/ ("client"), or none.
-  int max_version = TLS1_3_VERSION;
-};
-
-// A TLS client on one simulated connection: OpenSSL writes into a memory
-// BIO that the test sends, and reads from one the test fills with what the
-// server wrote.
-class TlsPeer {
- public:
-  TlsPeer(Rig& rig, std::size_t id, const PeerOptions& o = {}) : rig_(rig), id_(id) {
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_max_proto_version(ctx_, o.max_version);
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-    EXPECT_EQ(SSL_CTX_load_verify_locations(ctx_, (kCerts + "/ca.pem").c_str(), nullptr), 1);
-    if (!o.cert.empty()) {
-      EXPECT_EQ(SSL_CTX_use_certificate_file(ctx_, (kCerts + "/" + o.cert + ".pem").c_str(),
-                                             SSL_FILETYPE_PEM),
-                1);
-      EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, (kCerts + "/" + o.cert + ".key").c_str(),
-                                            SSL_FILETYPE_PEM),
-                1);
-    }
-    ssl_ = SSL_new(ctx_);
-    from_server_ = BIO_new(BIO_s_mem());
-    to_server_ = BIO_new(BIO_s_mem());
-    SSL_set_bio(ssl_, from_server_, to_server_);
-    SSL_set_connect_state(ssl_);
-    SSL_set1_host(ssl_, "localhost");
-  }
-  ~TlsPeer() {
-    SSL_free(ssl_);
-    SSL_CTX_free(ctx_);
-    ERR_clear_error();
-  }
-  TlsPeer(const TlsPeer&) = delete;
-  TlsPeer& operator=(const TlsPeer&) = delete;
-
-  // Sends what the client wrote (in pieces of `piece` bytes, the server
-  // turning between them), then hands it what the server wrote.
-  void pump(std::size_t piece = SIZE_MAX, bool read_server = true) {
-    for (int round = 0; round < 100; ++round) {
-      std::vector<std::byte> out(1 << 16);
-      const int n = BIO_read(to_server_, out.data(), static_cast<int>(out.size()));
-      bool moved = false;
-      if (n > 0) {
-        moved = true;
-        for (std::size_t at = 0; at < static_cast<std::size_t>(n);) {
-          const std::size_t k = std::min(piece, static_cast<std::size_t>(n) - at);
-          const auto took = rig_.net().peer_send(id_, std::span(out).subspan(at, k));
-          short_sends_ += k - took;  // The server closed (or its queue is full).
-          at += k;
-          rig_.settle();
-        }
-      }
-      rig_.settle();
-      if (!read_server) {
-        if (n <= 0) return;
-        continue;  // Everything the client wrote goes out; nothing is read.
-      }
-      const auto in = rig_.read_all(id_);
-      if (!in.empty()) {
-        moved = true;
-        received_ += in.size();
-        BIO_write(from_server_, in.data(), static_cast<int>(in.size()));
-      }
-      if (!moved) return;
-    }
-  }
-
-  // Runs the handshake to its end. Returns whether it succeeded.
-  bool handshake(std::size_t piece = SIZE_MAX) {
-    for (int i = 0; i < 50; ++i) {
-      const int r = SSL_do_handshake(ssl_);
-      if (r == 1) {
-        pump(piece);
-        return true;
-      }
-      if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) return false;
-      const auto before = received_;
-      pump(piece);
-      if (received_ == before && BIO_pending(to_server_) == 0) return false;
-    }
-    return false;
-  }
-
-  void write(const std::vector<std::byte>& bytes) {
-    std::size_t done = 0;
-    EXPECT_EQ(SSL_write_ex(ssl_, bytes.data(), bytes.size(), &done), 1);
-    pump();
-  }
-
-  // Everything the server sent that decrypts now; `status` is the last
-  // SSL_get_error (SSL_ERROR_ZERO_RETURN once close_notify came).
-  std::vector<std::byte> read(int* status = nullptr) {
-    pump();
-    std::vector<std::byte> all;
-    int last = SSL_ERROR_NONE;
-    for (;;) {
-      std::byte buf[16384];
-      std::size_t got = 0;
-      if (SSL_read_ex(ssl_, buf, sizeof buf, &got) != 1) {
-        last = SSL_get_error(ssl_, 0);
-        if (const unsigned long e = ERR_peek_error(); e != 0) {
-          const char* why = ERR_reason_error_string(e);
-          reason_ = why != nullptr ? why : "?";
-        }
-        break;
-      }
-      all.insert(all.end(), buf, buf + got);
-    }
-    ERR_clear_error();
-    if (status != nullptr) *status = last;
-    return all;
-  }
-
-  [[nodiscard]] SSL* ssl() const noexcept { return ssl_; }
-
- private:
-  Rig& rig_;
-  std::size_t id_;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  BIO* from_server_ = nullptr;
-  BIO* to_server_ = nullptr;
-  std::size_t received_ = 0;
-
- public:
-  std::size_t short_sends_ = 0;  // Bytes the server's side did not take.
-  std::string reason_;           // OpenSSL's reason for the last failed read.
-};
 
 std::size_t connect(Rig& rig) {
   const std::size_t id = rig.net().connect();
@@ -185,10 +52,11 @@ TEST(TlsRules, EchoesFramesOverTlsAndCountsThemOnceTheirRecordsAreTaken) {
   Rig rig(tls_options());
   const auto c = connect(rig);
   TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.loaded());
   ASSERT_TRUE(peer.handshake());
   EXPECT_TRUE(rig.logged("TLS handshake done"));
   const auto input = cat(cat(frame("hello"), frame("")), frame(std::string(40'000, 'x')));
-  peer.write(input);
+  ASSERT_TRUE(peer.write(input));
   EXPECT_EQ(peer.read(), input);
   EXPECT_EQ(peer.short_sends_, 0U);
   EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 3U);
@@ -476,6 +344,7 @@ TEST(TlsRules, MutualTlsAcceptsACertificateOfItsCaAndNamesItsClient) {
   Rig rig(mutual(), nullptr, {}, [&](Loop&) { return std::make_unique<Identity>(&seen); });
   const auto c = connect(rig);
   TlsPeer peer(rig, c, {.cert = "client"});
+  ASSERT_TRUE(peer.loaded());
   ASSERT_TRUE(peer.handshake());
   peer.write(frame("mine"));
   EXPECT_EQ(peer.read(), frame("mine"));
