@@ -48,6 +48,10 @@ options:
   --calibrate-only    measure the loopback ceiling and nothing else
   --label NAME        scenario name for the report
   --json              print one JSON object instead of text
+  --tls               connect with TLS (handshakes before the window; the
+                      server's certificate is verified); with --port only
+  --tls-ca FILE       PEM CA certificates to trust (default: the system's)
+  --tls-servername N  the name to send and verify (default: the address)
   --no-progress       no progress line, even on a terminal
   -h, --help          show this text
   --version           print the version and exit
@@ -123,6 +127,9 @@ int main(int argc, char** argv) {
          return true;
        }},
       {"--json", "", set_flag(json)},
+      {"--tls", "", set_flag(o.tls.enabled)},
+      {"--tls-ca", "a PEM file", set_text(o.tls.ca_file)},
+      {"--tls-servername", "a host name", set_text(o.tls.server_name)},
       {"--no-progress", "",
        [&](std::string_view) {
          progress = false;
@@ -137,6 +144,17 @@ int main(int argc, char** argv) {
     case CliOutcome::run: break;
   }
   server_pid = static_cast<pid_t>(pid_value);
+  if ((!o.tls.ca_file.empty() || !o.tls.server_name.empty()) && !o.tls.enabled) {
+    return usage_error("framed-bench", "the --tls-* options need --tls");
+  }
+  if (o.tls.enabled && port == 0) {
+    return usage_error("framed-bench",
+                       "--tls needs --port: start the TLS server yourself (framed-server "
+                       "--tls-cert ...) and name its process with --server-pid");
+  }
+  if (o.tls.enabled && !framed::Client::tls_supported()) {
+    return usage_error("framed-bench", "TLS is not available: built without OpenSSL 3");
+  }
   o.progress =
       progress && !json && (o.frames == 0 && o.duration + o.warmup > std::chrono::seconds(3));
 

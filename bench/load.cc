@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/tls_stream.h"
 #include "framed/decoder.h"
 #include "framed/encoder.h"
 #include "net/fd.h"
@@ -27,7 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Conn {
+  ~Conn() { detail::tls_free(tls); }
   net::UniqueFd fd;
+  detail::TlsStream* tls = nullptr;  // Over TLS; else null.
   std::size_t index = 0;
   bool connected = false;
   bool dead = false;
@@ -166,6 +169,18 @@ class Load {
           note_error("cannot connect: " + e.message());
           continue;
         }
+        if (o_.tls.enabled) {
+          // The handshake, bounded by the connect deadline (one at a time:
+          // they cost the server the same whenever they happen).
+          Error tls_error;
+          c.tls = detail::tls_connect(c.fd.get(), o_.tls, host_, deadline, tls_error);
+          if (c.tls == nullptr) {
+            c.dead = true;
+            c.fd.reset();
+            note_error("TLS: " + tls_error.message);
+            continue;
+          }
+        }
         c.connected = true;
         ++result_.connected;
         ++alive_;
@@ -198,8 +213,15 @@ class Load {
       if (o_.frames > 0 && issued_ >= o_.frames) break;
     }
     while (c.out_head < c.out.size()) {
-      const auto w =
-          net::write_some(c.fd.get(), {c.out.data() + c.out_head, c.out.size() - c.out_head});
+      const std::span<const std::byte> rest{c.out.data() + c.out_head, c.out.size() - c.out_head};
+      if (c.tls != nullptr) {
+        const auto w = detail::tls_write(*c.tls, rest);
+        if (w.error) return kill(c, w.error.message);
+        if (w.would_block) break;
+        c.out_head += w.bytes;
+        continue;
+      }
+      const auto w = net::write_some(c.fd.get(), rest);
       if (!w.error.ok()) return kill(c, w.error.message());
       if (w.would_block) break;
       c.out_head += w.bytes;
@@ -220,8 +242,19 @@ class Load {
 
   void on_read(Conn& c, Clock::time_point now) {
     bool completed = false;
-    for (int reads = 0; reads < 8; ++reads) {
-      const auto r = net::read_some(c.fd.get(), buf_);
+    // Over TLS, decrypted bytes may wait in OpenSSL with nothing for epoll
+    // to report: read on while it holds any.
+    for (int reads = 0; reads < 8 || (c.tls != nullptr && detail::tls_buffered(*c.tls)); ++reads) {
+      net::IoResult r;
+      if (c.tls != nullptr) {
+        const auto t = detail::tls_read(*c.tls, buf_);
+        if (t.error) return kill(c, t.error.message);
+        r.bytes = t.bytes;
+        r.eof = t.eof;
+        r.would_block = t.would_block;
+      } else {
+        r = net::read_some(c.fd.get(), buf_);
+      }
       if (!r.error.ok()) return kill(c, r.error.message());
       if (r.eof) return kill(c, "server closed the connection");
       if (r.would_block) break;
@@ -249,7 +282,7 @@ class Load {
           completed = true;
         }
       }
-      if (r.bytes < buf_.size()) break;
+      if (r.bytes < buf_.size() && (c.tls == nullptr || !detail::tls_buffered(*c.tls))) break;
     }
     if (completed) pump(c);
   }
@@ -264,6 +297,13 @@ class Load {
   }
 
   net::Endpoint ep_;
+  // The name TLS verifies: the address (unless o_.tls names the server).
+  std::string host_ = [this] {
+    std::string h = ep_.to_string();
+    h = h.substr(0, h.rfind(':'));
+    if (h.size() > 2 && h.front() == '[') h = h.substr(1, h.size() - 2);
+    return h;
+  }();
   LoadOptions o_;
   WindowHook hook_;
   std::function<void()> connected_;

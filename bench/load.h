@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "framed/client.h"
 #include "histogram.h"
 #include "net/socket.h"
 
@@ -26,6 +27,9 @@ struct LoadOptions {
   std::uint64_t seed = 1;
   std::chrono::milliseconds connect_timeout{30'000};
   bool progress = false;  // A progress line on stderr.
+  // TLS on every connection (the handshakes happen while connecting, before
+  // any window starts); the server's certificate is verified.
+  framed::ClientTlsOptions tls;
   // Threads generating the load, each with its own epoll and an equal
   // share of the connections (and of `frames`), so that on a many-core
   // machine the generator is not the bottleneck. Their measured windows

@@ -200,6 +200,30 @@ TEST_P(ConformOverTls, PassesEveryCase) {
 INSTANTIATE_TEST_SUITE_P(Transports, ConformOverTls, ::testing::ValuesIn(transport_cases()),
                          backend_case_name);
 
+#ifdef FRAMED_BENCH_PATH
+// The load generator over TLS (framed-bench --tls): every echo verified.
+TEST(TlsBench, TheLoadGeneratorSpeaksTls) {
+  ServerProcess server;
+  SpawnOptions o;
+  o.args = tls_args();
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, o, error)) << error;
+  std::string out;
+  std::string err;
+  const auto st = run_to_exit(
+      FRAMED_BENCH_PATH,
+      {"--port", std::to_string(server.port()), "--tls", "--tls-ca", kCerts + "/ca.pem",
+       "--connections", "8", "--depth", "8", "--size", "3000", "--frames", "4000", "--no-progress"},
+      out, err, 60s);
+  EXPECT_TRUE(st.exited && st.code == 0) << out << err;
+  EXPECT_NE(out.find("errors       0 (corrupt 0)"), std::string::npos) << out << err;
+  // Without --port it cannot start a TLS server itself, and says so.
+  const auto refused = run_to_exit(FRAMED_BENCH_PATH, {"--tls"}, out, err, 10s);
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(err.find("--tls needs --port"), std::string::npos) << err;
+}
+#endif
+
 // --- The command line.
 
 struct Refusal {
