@@ -399,6 +399,25 @@ bool TlsTransport::encrypt(Session& t, std::span<const std::span<const std::byte
     return SSL_write_ex(t.ssl, bytes.data(), bytes.size(), &done) == 1 && done == bytes.size();
   };
   bool ok = true;
+  // Spans that lie end to end (an echo's header and payload, views of the
+  // same decrypted input) are written as one: a 64 KiB frame then goes out
+  // as four full records, not a 4-byte record and then the payload's.
+  const auto put = [&](std::span<const std::byte> run) {
+    if (run.size() >= kStage) {
+      if (!stage_.empty()) {
+        ok = ok && write(stage_);
+        stage_.clear();
+      }
+      ok = ok && write(run);
+      return;
+    }
+    if (stage_.size() + run.size() > kStage) {
+      ok = ok && write(stage_);
+      stage_.clear();
+    }
+    stage_.insert(stage_.end(), run.begin(), run.end());
+  };
+  std::span<const std::byte> run;
   for (const auto span : spans) {
     std::span<const std::byte> rest = span;
     while (!rest.empty()) {
@@ -407,20 +426,15 @@ bool TlsTransport::encrypt(Session& t, std::span<const std::span<const std::byte
       if (r.status != DecodeStatus::chunk && r.consumed == 0) break;
       rest = rest.subspan(r.consumed);
     }
-    if (span.size() >= kStage) {
-      if (!stage_.empty()) {
-        ok = ok && write(stage_);
-        stage_.clear();
-      }
-      ok = ok && write(span);
+    if (span.empty()) continue;
+    if (!run.empty() && run.data() + run.size() == span.data()) {
+      run = {run.data(), run.size() + span.size()};
     } else {
-      if (stage_.size() + span.size() > kStage) {
-        ok = ok && write(stage_);
-        stage_.clear();
-      }
-      stage_.insert(stage_.end(), span.begin(), span.end());
+      if (!run.empty()) put(run);
+      run = span;
     }
   }
+  if (!run.empty()) put(run);
   if (!stage_.empty()) {
     ok = ok && write(stage_);
     stage_.clear();
