@@ -319,6 +319,82 @@ TEST(TlsRules, ABadProxyHeaderClosesBeforeAnyHandshake) {
   EXPECT_FALSE(rig.logged("TLS handshake done"));
 }
 
+// Replies, then closes, in one callback.
+struct ReplyThenClose final : FrameHandler {
+  void on_frame(Connection& c, std::span<const std::byte> payload) override {
+    c.send_frame(payload);
+    c.close("done");
+  }
+};
+
+// Connection::close() delivers what was queued, then close_notify (found by
+// review: close_notify was queued before the reply, which was then refused).
+TEST(TlsRules, AReplySentBeforeCloseInTheSameCallbackIsDeliveredThenCloseNotify) {
+  Rig rig(tls_options(), nullptr, {}, [](Loop&) { return std::make_unique<ReplyThenClose>(); });
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_TRUE(peer.handshake());
+  peer.write(frame("last"));
+  int status = 0;
+  EXPECT_EQ(peer.read(&status), frame("last"));
+  EXPECT_EQ(status, SSL_ERROR_ZERO_RETURN);
+  EXPECT_FALSE(rig.logged("TLS send before the handshake"));
+}
+
+// One connection's OpenSSL error never reaches another's (found by review:
+// the error queue is per thread, and a failed alert write left it full).
+TEST(TlsRules, AnErrorOnOneConnectionNeverFailsAnother) {
+  Rig rig(tls_options());
+  const auto bad = connect(rig);
+  const auto good = connect(rig);
+  TlsPeer bad_peer(rig, bad);
+  TlsPeer good_peer(rig, good);
+  ASSERT_TRUE(bad_peer.handshake());
+  ASSERT_TRUE(good_peer.handshake());
+  // Junk, then a reset: the server's alert cannot be written.
+  std::vector<std::byte> junk(300, std::byte{0x17});
+  ASSERT_EQ(rig.net().peer_send(bad, junk), junk.size());
+  rig.net().peer_reset(bad);
+  rig.settle();
+  EXPECT_TRUE(rig.net().conn(bad).server_closed);
+  good_peer.write(frame("innocent"));
+  EXPECT_EQ(good_peer.read(), frame("innocent"));
+  EXPECT_FALSE(rig.net().conn(good).server_closed);
+}
+
+// Good data and a bad record in one read: the echo of the good data goes
+// out, the connection fails with OpenSSL's reason, and nothing is left on
+// the thread for the next connection.
+TEST(TlsRules, ABadRecordBehindGoodDataIsLoggedWithItsReason) {
+  auto o = tls_options();
+  Rig rig(o);
+  const auto c = connect(rig);
+  const auto other = connect(rig);
+  TlsPeer peer(rig, c);
+  TlsPeer fine(rig, other);
+  ASSERT_TRUE(peer.handshake());
+  ASSERT_TRUE(fine.handshake());
+  std::size_t done = 0;
+  const auto f = frame("before");
+  ASSERT_EQ(SSL_write_ex(peer.ssl(), f.data(), f.size(), &done), 1);
+  std::vector<std::byte> out(4096);
+  const int n = BIO_read(SSL_get_wbio(peer.ssl()), out.data(), 4096);
+  ASSERT_GT(n, 0);
+  out.resize(static_cast<std::size_t>(n));
+  out.insert(out.end(), 64, std::byte{0x17});
+  ASSERT_EQ(rig.net().peer_send(c, out), out.size());
+  rig.settle();
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  EXPECT_FALSE(rig.logged("the peer sent a record that is not TLS")) << "OpenSSL's own reason";
+  EXPECT_TRUE(rig.logged("TLS: ")) << [&] {
+    std::string all;
+    for (const auto& l : rig.take_log()) all += l + "\n";
+    return all;
+  }();
+  fine.write(frame("unaffected"));
+  EXPECT_EQ(fine.read(), frame("unaffected"));
+}
+
 ServerOptions mutual() {
   auto o = tls_options();
   o.tls.client_ca_file = kCerts + "/ca.pem";

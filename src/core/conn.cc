@@ -447,15 +447,21 @@ void Conn::begin_close(const std::string& why, LogLevel level) {
   eof_deferred_ = false;
   closing_since_ = now();
   last_progress_ = now();
-  // A layer's own end (TLS close_notify) goes out before the FIN.
-  ctx_.io.end_output(*socket_);
   log(level, "conn " + peer() + " closing: " + why);
 }
 
 void Conn::advance_close() {
+  if (state_ != State::closing) return;
+  if (!output_ended_) {
+    // A layer's own end (TLS close_notify) goes out after everything owed,
+    // and before the FIN. Not in begin_close(): a handler that replies and
+    // closes in one callback has its reply still in the batch there.
+    output_ended_ = true;
+    ctx_.io.end_output(*socket_);
+  }
   // A send still in flight has bytes to go out before the FIN.
   // (pending() counts bytes sent straight from receive buffers too.)
-  if (state_ != State::closing || socket_->pending() > 0 || socket_->sending) return;
+  if (socket_->pending() > 0 || socket_->sending) return;
   if (peer_eof_) {
     // Nothing unread: close() sends a FIN after whatever the kernel still
     // holds for the peer, and no reset.

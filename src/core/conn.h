@@ -206,6 +206,7 @@ class Conn final : public framed::Connection {
   bool destroying_ = false;    // In on_close: sends are ignored.
   bool dirty_ = false;         // In ctx.dirty.
   bool peer_eof_ = false;      // The peer will send no more.
+  bool output_ended_ = false;  // Transport::end_output() was called (closing).
   // Backpressure: the server stopped reading this peer at the backlog cap.
   // The frame timeout measures the peer, so it is paused meanwhile.
   bool paused_ = false;

@@ -76,6 +76,9 @@ struct TlsTransport::Session {
   // The transport below saw the peer's FIN while input was still held
   // here: the EOF is reported once that input is delivered, never ahead.
   bool fin = false;
+  // The connection stopped reading while OpenSSL may still hold whole
+  // records it read: cleared once a read wants more from the socket.
+  bool held = false;
   bool closed = false;    // close() was called; freed at the turn's end.
   std::size_t index = 0;  // In sessions_.
   // A PROXY header still to pass up in plain text (proxy_first).
@@ -84,8 +87,12 @@ struct TlsTransport::Session {
 
   ~Session() { SSL_free(ssl); }  // Frees the BIO too.
 
+  // Input to deliver without the socket: ciphertext kept here, records
+  // OpenSSL read before the connection stopped reading, or a FIN behind
+  // them. (Not SSL_has_pending(): it also counts part of a record, which
+  // needs the socket, and a layer that resumed on it would spin.)
   [[nodiscard]] bool has_input() const noexcept {
-    return stash_head < stash.size() || !in.empty() || SSL_has_pending(ssl) == 1 || fin;
+    return stash_head < stash.size() || !in.empty() || held || fin;
   }
 };
 
@@ -251,13 +258,21 @@ Flow TlsTransport::on_input(Socket& s, std::span<const std::byte> bytes) {
 
 Flow TlsTransport::pump(Session& t) {
   Socket& s = *t.socket;
+  // OpenSSL's error queue is the thread's, shared by every connection of
+  // this worker, and SSL_get_error() looks at it first: each call starts
+  // with it empty, and a failure's reason is taken at once.
   if (s.handshaking) {
+    ERR_clear_error();
     const int r = SSL_do_handshake(t.ssl);
+    const int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t.ssl, r);
+    const std::string why = e == SSL_ERROR_NONE || e == SSL_ERROR_WANT_READ
+                                ? std::string()
+                                : last_error("the peer closed during it");
+    // An alert, if OpenSSL wrote one, goes out before the close.
     if (!flush_own(t)) return Flow::stop;
-    if (r != 1) {
-      const int e = SSL_get_error(t.ssl, r);
-      if (e == SSL_ERROR_WANT_READ) return end_of_input(t);
-      fail(t, "TLS handshake failed: " + last_error("the peer closed during it"));
+    if (e == SSL_ERROR_WANT_READ) return end_of_input(t);
+    if (e != SSL_ERROR_NONE) {
+      fail(t, "TLS handshake failed: " + why);
       return Flow::stop;
     }
     s.handshaking = false;
@@ -270,32 +285,44 @@ Flow TlsTransport::pump(Session& t) {
       return Flow::more;
     }
     std::size_t got = 0;
+    ERR_clear_error();
     const int r = SSL_read_ex(t.ssl, plain_.data() + filled, plain_.size() - filled, &got);
     if (r == 1) {
       filled += got;
       if (filled < plain_.size()) continue;
     }
     const int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t.ssl, r);
+    const bool fatal =
+        e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_ZERO_RETURN;
+    const std::string why = fatal ? last_error("the peer sent a record that is not TLS") : "";
     // OpenSSL may have written by itself (a key update's answer, an alert).
     if (!flush_own(t)) return Flow::stop;
+    if (fatal) {
+      // The session is dead: OpenSSL writes nothing more on it, so input
+      // decrypted before the bad record could not be echoed either.
+      fail(t, "TLS: " + why);
+      return Flow::stop;
+    }
     if (filled > 0) {
       const Flow flow = sink_.on_input(s, {plain_.data(), filled});
       filled = 0;
       if (t.closed) return Flow::stop;
-      if (flow == Flow::stop) return Flow::stop;
+      if (flow == Flow::stop) {
+        // The connection stopped reading: OpenSSL may hold records already
+        // read, to deliver once it reads again (has_input()).
+        t.held = e == SSL_ERROR_NONE;
+        return Flow::stop;
+      }
     }
     if (e == SSL_ERROR_NONE) continue;
     if (e == SSL_ERROR_WANT_READ) return end_of_input(t);
-    if (e == SSL_ERROR_ZERO_RETURN) {
-      // close_notify: the peer's orderly end of input.
-      t.peer_ended = true;
-      t.fin = false;
-      t.in = {};
-      sink_.on_eof(s);
-      return Flow::more;
-    }
-    fail(t, "TLS: " + last_error("the peer sent a record that is not TLS"));
-    return Flow::stop;
+    // close_notify: the peer's orderly end of input.
+    t.peer_ended = true;
+    t.fin = false;
+    t.held = false;
+    t.in = {};
+    sink_.on_eof(s);
+    return Flow::more;
   }
 }
 
@@ -303,6 +330,7 @@ bool TlsTransport::flush_own(Session& t) {
   if (t.socket->out.empty()) return true;
   const Wrote w = inner_->flush(*t.socket);
   if (!w.error.ok()) {
+    ERR_clear_error();
     sink_.on_error(*t.socket, w.error);
     return false;
   }
@@ -339,6 +367,7 @@ void TlsTransport::fail(Session& t, const std::string& why) {
 }
 
 Flow TlsTransport::end_of_input(Session& t) {
+  t.held = false;
   // Everything read is consumed: a FIN that came behind it is the end.
   if (t.fin && t.stash_head == t.stash.size() && t.in.empty()) {
     t.fin = false;
@@ -395,6 +424,7 @@ bool TlsTransport::encrypt(Session& t, std::span<const std::span<const std::byte
   t.encrypting = true;
   const auto write = [&](std::span<const std::byte> bytes) {
     std::size_t done = 0;
+    ERR_clear_error();
     // The BIO takes everything, so a write fails only on a dead session.
     return SSL_write_ex(t.ssl, bytes.data(), bytes.size(), &done) == 1 && done == bytes.size();
   };
@@ -530,6 +560,7 @@ void TlsTransport::end_output(Socket& s) {
   t->ended = true;
   // Queues close_notify (SSL_shutdown returns 0: sent, the peer's not yet
   // seen). It goes out with the next flush, before the FIN.
+  ERR_clear_error();
   SSL_shutdown(t->ssl);
   ERR_clear_error();
 }
@@ -542,6 +573,11 @@ void TlsTransport::close(Socket& s) {
     BIO* bio = SSL_get_rbio(t->ssl);
     if (bio != nullptr) BIO_set_data(bio, nullptr);
     s.layer = nullptr;
+    // Never resumed again: the list would outlive the session.
+    if (t->resuming) {
+      std::erase(resume_, t);
+      t->resuming = false;
+    }
     // Swap-remove from the open sessions; freed at the turn's end, so that
     // a pump still holding it sees `closed`.
     const std::size_t i = t->index;
