@@ -242,6 +242,26 @@ TEST(TlsRules, ADrainCloseAHandshakeInProgress) {
   EXPECT_TRUE(rig.net().conn(c).server_fin || rig.net().conn(c).server_closed);
 }
 
+TEST(TlsRules, AHandshakeCutShortByTheDrainIsNotContinued) {
+  Rig rig(tls_options());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c);
+  ASSERT_NE(SSL_do_handshake(peer.ssl()), 1);
+  std::vector<std::byte> hello(4096);
+  const int n = BIO_read(SSL_get_wbio(peer.ssl()), hello.data(), 4096);
+  ASSERT_GT(n, 10);
+  hello.resize(static_cast<std::size_t>(n));
+  // Half the ClientHello, the drain, then the rest.
+  const std::size_t half = hello.size() / 2;
+  ASSERT_EQ(rig.net().peer_send(c, std::span(hello).first(half)), half);
+  rig.settle();
+  rig.begin_shutdown();
+  const auto written = rig.net().conn(c).written;
+  (void)rig.net().peer_send(c, std::span(hello).subspan(half));
+  rig.settle();
+  EXPECT_EQ(rig.net().conn(c).written, written) << "no ServerHello after the close began";
+}
+
 TEST(TlsRules, RenegotiationIsRefusedAndTheServerGoesOn) {
   Rig rig(tls_options());
   const auto c = connect(rig);

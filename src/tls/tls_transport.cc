@@ -261,6 +261,14 @@ Flow TlsTransport::pump(Session& t) {
   // OpenSSL's error queue is the thread's, shared by every connection of
   // this worker, and SSL_get_error() looks at it first: each call starts
   // with it empty, and a failure's reason is taken at once.
+  if (s.handshaking && t.ended) {
+    // The connection is closing (a drain, a timeout): its handshake is not
+    // finished, so no private-key work, and no write after our FIN.
+    t.in = {};
+    t.stash.clear();
+    t.stash_head = 0;
+    return Flow::more;
+  }
   if (s.handshaking) {
     ERR_clear_error();
     const int r = SSL_do_handshake(t.ssl);
@@ -556,8 +564,11 @@ bool TlsTransport::peer_certificate(Socket& s, std::string& subject,
 
 void TlsTransport::end_output(Socket& s) {
   Session* t = of(s);
-  if (t == nullptr || t->ended || s.handshaking) return;
+  if (t == nullptr || t->ended) return;
   t->ended = true;
+  // A handshake still under way is abandoned: no close_notify (there is no
+  // session to end), and pump() does no more handshake work for it.
+  if (s.handshaking) return;
   // Queues close_notify (SSL_shutdown returns 0: sent, the peer's not yet
   // seen). It goes out with the next flush, before the FIN.
   ERR_clear_error();
