@@ -340,6 +340,25 @@ TEST_F(Interop, OpensslSClientEchoesOverTls12AndTls13AndGetsCloseNotify) {
   }
 }
 
+TEST_F(Interop, OpensslSClientWithAClientCertificateUnderMutualTls) {
+  const std::string openssl = find_program("openssl");
+  if (openssl.empty()) GTEST_SKIP() << "openssl is not installed";
+  start(true);
+  const std::string frame("\0\0\0\4mine", 8);
+  for (const char* version : {"-tls1_2", "-tls1_3"}) {
+    std::string out;
+    std::string err;
+    const auto st =
+        run_to_exit(openssl,
+                    {"s_client", "-connect", "127.0.0.1:" + std::to_string(server_.port()), version,
+                     "-CAfile", kCerts + "/ca.pem", "-verify_return_error", "-cert",
+                     kCerts + "/client.pem", "-key", kCerts + "/client.key", "-quiet", "-ign_eof"},
+                    out, err, 20s, frame);
+    EXPECT_TRUE(st.exited && st.code == 0) << version << ": " << err;
+    EXPECT_EQ(out, frame) << version << ": " << err;
+  }
+}
+
 TEST_F(Interop, PythonSslEchoesOverTls12AndTls13WithAndWithoutClientCertificates) {
   const std::string python = find_program("python3");
   if (python.empty()) GTEST_SKIP() << "python3 is not installed";
