@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "framed/version.h"
+#include "handshakes.h"
 #include "load.h"
 #include "server_process.h"
 #include "util/cli.h"
@@ -32,7 +33,9 @@ options:
                       it must print "listening on HOST:PORT"
   --server-arg ARG    extra argument for the started server (repeatable)
   --server-pid PID    with --port: measure this process's CPU and memory as
-                      the server's (a peer started by a script)
+                      the server's (a peer started by a script); repeat it for
+                      a server made of several processes (a proxy in front of
+                      framed-server, nginx's workers): their figures are added
   --connections N     connections (default 1)
   --threads N         load generator threads, each driving its share of the
                       connections (default 1)
@@ -52,6 +55,11 @@ options:
                       server's certificate is verified); with --port only
   --tls-ca FILE       PEM CA certificates to trust (default: the system's)
   --tls-servername N  the name to send and verify (default: the address)
+  --handshakes KIND   with --tls: measure handshakes, not frames: new
+                      connections one after another on each thread (TCP
+                      connect, handshake, one 1-byte frame echoed, close);
+                      KIND is full, or resumed (each offers the previous
+                      connection's session ticket); --connections is unused
   --no-progress       no progress line, even on a terminal
   -h, --help          show this text
   --version           print the version and exit
@@ -94,7 +102,8 @@ int main(int argc, char** argv) {
   std::uint16_t port = 0;
   std::string server_path = default_server_path();
   std::vector<std::string> server_args;
-  pid_t server_pid = 0;
+  std::vector<pid_t> server_pids;
+  std::string handshakes;
   bool calibrate = false;
   bool calibrate_only = false;
   bool json = false;
@@ -108,7 +117,12 @@ int main(int argc, char** argv) {
       {"--port", "a port from 1 to 65535", set_port(port)},
       {"--server", "a path to a server binary", set_text(server_path)},
       {"--server-arg", "an argument for the started server", append_to(server_args)},
-      {"--server-pid", "a process id", set_u64(pid_value, 4'194'304)},
+      {"--server-pid", "a process id",
+       [&](std::string_view v) {
+         if (!set_u64(pid_value, 4'194'304)(v) || pid_value == 0) return false;
+         server_pids.push_back(static_cast<pid_t>(pid_value));
+         return true;
+       }},
       {"--connections", "a count from 1 to 1000000", set_count(o.connections, 1'000'000)},
       {"--threads", "a count from 1 to 1024", set_count(o.threads, 1024)},
       {"--depth", "a count from 1 to 1000000", set_count(o.depth, 1'000'000)},
@@ -130,6 +144,11 @@ int main(int argc, char** argv) {
       {"--tls", "", set_flag(o.tls.enabled)},
       {"--tls-ca", "a PEM file", set_text(o.tls.ca_file)},
       {"--tls-servername", "a host name", set_text(o.tls.server_name)},
+      {"--handshakes", "full or resumed",
+       [&](std::string_view v) {
+         handshakes = v;
+         return v == "full" || v == "resumed";
+       }},
       {"--no-progress", "",
        [&](std::string_view) {
          progress = false;
@@ -143,7 +162,11 @@ int main(int argc, char** argv) {
     case CliOutcome::error: return usage_error("framed-bench", message);
     case CliOutcome::run: break;
   }
-  server_pid = static_cast<pid_t>(pid_value);
+  if (!handshakes.empty() && !o.tls.enabled) {
+    return usage_error("framed-bench", "--handshakes needs --tls");
+  }
+  const bool handshake_mode = !handshakes.empty();
+  const char* const unit = handshake_mode ? "handshake" : "frame";
   if ((!o.tls.ca_file.empty() || !o.tls.server_name.empty()) && !o.tls.enabled) {
     return usage_error("framed-bench", "the --tls-* options need --tls");
   }
@@ -215,7 +238,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     port = server.port();
-    server_pid = server.pid();
+    server_pids.push_back(server.pid());
   }
   std::vector<framed::net::Endpoint> eps;
   std::string detail;
@@ -242,16 +265,21 @@ int main(int argc, char** argv) {
     } else {
       self_used = self_cpu() - self_start;
     }
-    if (server_pid <= 0) return;
+    if (server_pids.empty()) return;
+    double cpu = 0;
+    for (const pid_t pid : server_pids) cpu += framed::test::cpu_seconds_of(pid);
     if (start) {
-      cpu_start = framed::test::cpu_seconds_of(server_pid);
+      cpu_start = cpu;
     } else {
-      cpu_used = framed::test::cpu_seconds_of(server_pid) - cpu_start;
+      cpu_used = cpu - cpu_start;
       // Sampled with every connection still open.
-      rss_kib = framed::test::rss_kib_of(server_pid);
+      rss_kib = 0;
+      for (const pid_t pid : server_pids) rss_kib += framed::test::rss_kib_of(pid);
     }
   };
-  const auto r = framed::bench::run_load(eps.front(), o, hook);
+  const auto r = handshake_mode
+                     ? framed::bench::run_handshakes(eps.front(), o, handshakes == "resumed", hook)
+                     : framed::bench::run_load(eps.front(), o, hook);
 
   const double secs = r.seconds > 0 ? r.seconds : 1e-9;
   const double fps = static_cast<double>(r.frames) / secs;
@@ -272,7 +300,8 @@ int main(int argc, char** argv) {
 
   if (json) {
     std::printf(
-        "{\"scenario\": \"%s\", \"connections\": %zu, \"connected\": %zu, "
+        "{\"scenario\": \"%s\", \"unit\": \"%s\", \"resumed\": %llu, \"connections\": %zu, "
+        "\"connected\": %zu, "
         "\"frame_size\": %zu, \"depth\": %zu, \"seconds\": %.3f, \"frames\": %llu, "
         "\"frames_per_s\": %.0f, \"mib_per_s\": %.2f, "
         "\"rtt_us\": {\"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, "
@@ -280,31 +309,46 @@ int main(int argc, char** argv) {
         "\"threads\": %zu, \"server_rss_kib\": %ld, "
         "\"loopback_mib_per_s\": %.1f, \"loopback_fraction\": %.4f, "
         "\"errors\": %llu, \"corrupt\": %llu, \"first_error\": \"%s\"}\n",
-        json_escape(label).c_str(), o.connections, r.connected, o.frame_size, o.depth, r.seconds,
-        static_cast<unsigned long long>(r.frames), fps, mibps, to_us(h.percentile(0.5)),
-        to_us(h.percentile(0.9)), to_us(h.percentile(0.99)), to_us(h.percentile(0.999)),
-        to_us(h.max()), cpu_per_frame_us, load_per_frame_us, o.threads, rss_kib, ceiling_mib,
-        ceiling > 0 ? mibps / ceiling_mib : 0.0, static_cast<unsigned long long>(r.errors),
-        static_cast<unsigned long long>(r.corrupt), json_escape(r.first_error).c_str());
+        json_escape(label).c_str(), unit, static_cast<unsigned long long>(r.resumed), o.connections,
+        r.connected, o.frame_size, o.depth, r.seconds, static_cast<unsigned long long>(r.frames),
+        fps, mibps, to_us(h.percentile(0.5)), to_us(h.percentile(0.9)), to_us(h.percentile(0.99)),
+        to_us(h.percentile(0.999)), to_us(h.max()), cpu_per_frame_us, load_per_frame_us, o.threads,
+        rss_kib, ceiling_mib, ceiling > 0 ? mibps / ceiling_mib : 0.0,
+        static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.corrupt),
+        json_escape(r.first_error).c_str());
   } else {
-    std::printf(
-        "framed-bench%s%s: %zu connection(s) x %zu in flight, %zu-byte frames, %.1f s "
-        "measured, %s port %u\n",
-        label.empty() ? "" : " ", label.c_str(), o.connections, o.depth, o.frame_size, r.seconds,
-        server.pid() > 0 ? "own server on" : "server at", static_cast<unsigned>(port));
-    std::printf("  frames/s     %.0f (%llu frames)\n", fps,
-                static_cast<unsigned long long>(r.frames));
-    std::printf("  MiB/s        %.1f (payload, one direction)\n", mibps);
-    std::printf("  rtt us       p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-                to_us(h.percentile(0.5)), to_us(h.percentile(0.9)), to_us(h.percentile(0.99)),
-                to_us(h.percentile(0.999)), to_us(h.max()));
+    if (handshake_mode) {
+      std::printf(
+          "framed-bench%s%s: %s TLS handshakes, one connection at a time on %zu thread(s), "
+          "%.1f s measured, server at port %u\n",
+          label.empty() ? "" : " ", label.c_str(), handshakes.c_str(), o.threads, r.seconds,
+          static_cast<unsigned>(port));
+      std::printf("  handshakes/s %.0f (%llu handshakes, %llu resumed)\n", fps,
+                  static_cast<unsigned long long>(r.frames),
+                  static_cast<unsigned long long>(r.resumed));
+      std::printf("  conn us      p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+                  to_us(h.percentile(0.5)), to_us(h.percentile(0.9)), to_us(h.percentile(0.99)),
+                  to_us(h.percentile(0.999)), to_us(h.max()));
+    } else {
+      std::printf(
+          "framed-bench%s%s: %zu connection(s) x %zu in flight, %zu-byte frames, %.1f s "
+          "measured, %s port %u\n",
+          label.empty() ? "" : " ", label.c_str(), o.connections, o.depth, o.frame_size, r.seconds,
+          server.pid() > 0 ? "own server on" : "server at", static_cast<unsigned>(port));
+      std::printf("  frames/s     %.0f (%llu frames)\n", fps,
+                  static_cast<unsigned long long>(r.frames));
+      std::printf("  MiB/s        %.1f (payload, one direction)\n", mibps);
+      std::printf("  rtt us       p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+                  to_us(h.percentile(0.5)), to_us(h.percentile(0.9)), to_us(h.percentile(0.99)),
+                  to_us(h.percentile(0.999)), to_us(h.max()));
+    }
     if (cpu_per_frame_us >= 0) {
-      std::printf("  server CPU   %.3f us/frame (%.2f s over %.1f s)\n", cpu_per_frame_us, cpu_used,
-                  r.seconds);
+      std::printf("  server CPU   %.3f us/%s (%.2f s over %.1f s)\n", cpu_per_frame_us, unit,
+                  cpu_used, r.seconds);
     }
     if (rss_kib > 0) std::printf("  server RSS   %ld KiB at the end of the window\n", rss_kib);
     if (load_per_frame_us >= 0) {
-      std::printf("  load CPU     %.3f us/frame (%.2f s, %zu thread(s))\n", load_per_frame_us,
+      std::printf("  load CPU     %.3f us/%s (%.2f s, %zu thread(s))\n", load_per_frame_us, unit,
                   self_used, o.threads);
     }
     if (ceiling > 0) {
@@ -316,6 +360,15 @@ int main(int argc, char** argv) {
     for (const auto& line : fold_errors(r.error_list, "connections")) {
       std::printf("               %s\n", line.c_str());
     }
+  }
+  if (handshake_mode) {
+    if (handshakes == "resumed" && r.resumed * 10 < r.frames * 9) {
+      std::fprintf(stderr, "framed-bench: the server resumed only %llu of %llu handshakes\n",
+                   static_cast<unsigned long long>(r.resumed),
+                   static_cast<unsigned long long>(r.frames));
+      return 1;
+    }
+    return (r.errors == 0 && r.frames > 0) ? 0 : 1;
   }
   return (r.errors == 0 && r.connected == o.connections && r.frames > 0) ? 0 : 1;
 }

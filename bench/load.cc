@@ -320,6 +320,19 @@ class Load {
 
 }  // namespace
 
+void LoadResult::add(const LoadResult& r) {
+  frames += r.frames;
+  bytes += r.bytes;
+  seconds = std::max(seconds, r.seconds);
+  rtt_ns.merge(r.rtt_ns);
+  errors += r.errors;
+  error_list.insert(error_list.end(), r.error_list.begin(), r.error_list.end());
+  corrupt += r.corrupt;
+  connected += r.connected;
+  resumed += r.resumed;
+  if (first_error.empty()) first_error = r.first_error;
+}
+
 LoadResult run_load(const net::Endpoint& endpoint, const LoadOptions& options,
                     const WindowHook& hook) {
   const std::size_t n = std::max<std::size_t>(1, std::min(options.threads, options.connections));
@@ -344,17 +357,7 @@ LoadResult run_load(const net::Endpoint& endpoint, const LoadOptions& options,
   }
   for (auto& th : threads) th.join();
   LoadResult total;
-  for (const auto& r : results) {
-    total.frames += r.frames;
-    total.bytes += r.bytes;
-    total.seconds = std::max(total.seconds, r.seconds);
-    total.rtt_ns.merge(r.rtt_ns);
-    total.errors += r.errors;
-    total.error_list.insert(total.error_list.end(), r.error_list.begin(), r.error_list.end());
-    total.corrupt += r.corrupt;
-    total.connected += r.connected;
-    if (total.first_error.empty()) total.first_error = r.first_error;
-  }
+  for (const auto& r : results) total.add(r);
   return total;
 }
 

@@ -49,6 +49,11 @@ struct LoadResult {
   // ones fold into one line with a count (util::fold_errors).
   std::vector<std::string> error_list;
   std::size_t connected = 0;  // Connections that were established.
+  std::uint64_t resumed = 0;  // Handshake mode: handshakes that resumed a session.
+
+  // Adds another thread's result: counts summed, histograms merged, the
+  // longer window kept.
+  void add(const LoadResult& r);
 };
 
 // Called at the start and end of the measured window (to sample server CPU).

@@ -222,6 +222,37 @@ TEST(TlsBench, TheLoadGeneratorSpeaksTls) {
   EXPECT_EQ(refused.code, 2);
   EXPECT_NE(err.find("--tls needs --port"), std::string::npos) << err;
 }
+
+// framed-bench --handshakes: a new connection per handshake, each with one
+// frame echoed; "resumed" offers the previous session ticket, and the
+// server takes it (the run fails when fewer than 9 in 10 resume).
+TEST(TlsBench, TheLoadGeneratorMeasuresFullAndResumedHandshakes) {
+  ServerProcess server;
+  SpawnOptions o;
+  o.args = tls_args();
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, o, error)) << error;
+  for (const std::string kind : {"full", "resumed"}) {
+    std::string out;
+    std::string err;
+    const auto st =
+        run_to_exit(FRAMED_BENCH_PATH,
+                    {"--port", std::to_string(server.port()), "--server-pid",
+                     std::to_string(server.pid()), "--tls", "--tls-ca", kCerts + "/ca.pem",
+                     "--handshakes", kind, "--frames", "20", "--no-progress"},
+                    out, err, 60s);
+    EXPECT_TRUE(st.exited && st.code == 0) << kind << "\n" << out << err;
+    const std::string resumed =
+        kind == "full" ? "(20 handshakes, 0 resumed)" : "(20 handshakes, 20 resumed)";
+    EXPECT_NE(out.find(resumed), std::string::npos) << out << err;
+    EXPECT_NE(out.find("us/handshake"), std::string::npos) << out;
+  }
+  std::string out;
+  std::string err;
+  const auto refused = run_to_exit(FRAMED_BENCH_PATH, {"--handshakes", "full"}, out, err, 10s);
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(err.find("--handshakes needs --tls"), std::string::npos) << err;
+}
 #endif
 
 // --- The command line.

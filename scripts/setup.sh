@@ -18,11 +18,11 @@ packages=(
   doxygen                               # the API reference (cmake --build ... --target docs)
 )
 # bench/plot.sh also needs gnuplot: scripts/setup.sh --with-plot; the
-# benchmark peers (bench/scenarios.sh): scripts/setup.sh --with-peers.
+# benchmark peers (bench/scenarios.sh, bench/tls_peers.sh): scripts/setup.sh --with-peers.
 for arg in "$@"; do
   case $arg in
     --with-plot) packages+=(gnuplot-nox) ;;
-    --with-peers) packages+=(libboost1.74-doc libboost-dev nodejs) ;;
+    --with-peers) packages+=(libboost1.74-doc libboost-dev nodejs nginx libnginx-mod-stream stunnel4) ;;
     *) echo "setup: unknown option $arg (--with-plot, --with-peers)" >&2; exit 2 ;;
   esac
 done

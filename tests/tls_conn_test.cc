@@ -262,6 +262,26 @@ TEST(TlsRules, AHandshakeCutShortByTheDrainIsNotContinued) {
   EXPECT_EQ(rig.net().conn(c).written, written) << "no ServerHello after the close began";
 }
 
+// The default lists are Mozilla's "intermediate": a client offering
+// OpenSSL's own order (AES-256-GCM first) gets AES-128-GCM, in TLS 1.3 and
+// in TLS 1.2; an operator's list replaces it.
+TEST(TlsRules, TheServersCipherOrderPrefersAes128UnlessTheOperatorChooses) {
+  const auto negotiated = [](const ServerOptions& o, int max_version) {
+    Rig rig(o);
+    const auto c = connect(rig);
+    TlsPeer peer(rig, c, {.max_version = max_version});
+    if (!peer.handshake()) return std::string("no handshake");
+    return std::string(SSL_CIPHER_get_name(SSL_get_current_cipher(peer.ssl())));
+  };
+  EXPECT_EQ(negotiated(tls_options(), TLS1_3_VERSION), "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(negotiated(tls_options(), TLS1_2_VERSION), "ECDHE-ECDSA-AES128-GCM-SHA256");
+  auto chosen = tls_options();
+  chosen.tls.ciphersuites = "TLS_AES_256_GCM_SHA384";
+  chosen.tls.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+  EXPECT_EQ(negotiated(chosen, TLS1_3_VERSION), "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(negotiated(chosen, TLS1_2_VERSION), "ECDHE-ECDSA-CHACHA20-POLY1305");
+}
+
 TEST(TlsRules, RenegotiationIsRefusedAndTheServerGoesOn) {
   Rig rig(tls_options());
   const auto c = connect(rig);
@@ -478,6 +498,28 @@ TEST_P(Refused, MutualTlsRefusesAndLogsOnce) {
   }
   EXPECT_EQ(lines, 1U);
   EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 0U);
+}
+
+// A refused handshake fails with several OpenSSL errors at once; the worker
+// takes the first as its reason and leaves none on the thread, where the
+// next connection's SSL_get_error() would find it.
+TEST_P(Refused, ARefusedClientLeavesNoErrorOnTheWorkersThread) {
+  Rig rig(mutual());
+  ERR_clear_error();
+  const auto good = connect(rig);
+  TlsPeer fine(rig, good, {.cert = "client"});
+  ASSERT_TRUE(fine.handshake());
+  const auto c = connect(rig);
+  TlsPeer peer(rig, c, {.cert = GetParam()});
+  (void)peer.handshake();
+  peer.write(frame("let me in"));
+  (void)peer.read();
+  EXPECT_TRUE(rig.net().conn(c).server_closed);
+  const unsigned long left = ERR_peek_error();
+  EXPECT_EQ(left, 0UL) << ERR_reason_error_string(left);
+  fine.write(frame("unaffected"));
+  EXPECT_EQ(fine.read(), frame("unaffected"));
+  EXPECT_FALSE(rig.net().conn(good).server_closed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Clients, Refused, ::testing::Values("", "stranger", "expired"),

@@ -55,8 +55,13 @@ struct TlsOptions {
   /// this CA signed, or the handshake fails and the connection is closed.
   std::string client_ca_file;
   std::string min_version = "1.2";  ///< "1.2" or "1.3".
-  std::string ciphers;              ///< TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's.
-  std::string ciphersuites;         ///< TLS 1.3 suites (OpenSSL syntax); empty: OpenSSL's.
+  /// TLS 1.2 cipher list (OpenSSL syntax); empty: framed's default,
+  /// Mozilla's "intermediate" list (ECDHE with AES-GCM or ChaCha20-Poly1305,
+  /// AES-128-GCM first).
+  std::string ciphers;
+  /// TLS 1.3 suites (OpenSSL syntax); empty: framed's default, Mozilla's
+  /// "intermediate" order (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305).
+  std::string ciphersuites;
   /// A handshake not finished this long after the accept closes the
   /// connection (0 disables, which a deployment should not).
   std::chrono::milliseconds handshake_timeout{5'000};

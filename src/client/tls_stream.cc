@@ -12,12 +12,18 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 
 namespace framed {
 bool Client::tls_supported() noexcept { return true; }
 }  // namespace framed
 
 namespace framed::detail {
+
+struct TlsSession {
+  SSL_SESSION* session = nullptr;
+  ~TlsSession() { SSL_SESSION_free(session); }
+};
 
 struct TlsStream {
   SSL_CTX* ctx = nullptr;
@@ -89,7 +95,7 @@ std::string configure(SSL_CTX* ctx, const ClientTlsOptions& o) {
 }  // namespace
 
 TlsStream* tls_connect(int fd, const ClientTlsOptions& options, const std::string& host,
-                       Clock::time_point give_up, Error& error) {
+                       Clock::time_point give_up, Error& error, const TlsSession* resume) {
   ERR_clear_error();
   auto s = std::make_unique<TlsStream>();
   s->ctx = SSL_CTX_new(TLS_client_method());
@@ -119,6 +125,11 @@ TlsStream* tls_connect(int fd, const ClientTlsOptions& options, const std::strin
     SSL_set_tlsext_host_name(s->ssl, name.c_str());
     X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
   }
+  // A session from another context of the same method is accepted: the
+  // server decides whether it resumes.
+  if (resume != nullptr && resume->session != nullptr) {
+    SSL_set_session(s->ssl, resume->session);
+  }
   for (;;) {
     const int r = SSL_connect(s->ssl);
     if (r == 1) return s.release();
@@ -143,6 +154,26 @@ TlsStream* tls_connect(int fd, const ClientTlsOptions& options, const std::strin
 }
 
 void tls_free(TlsStream* s) noexcept { delete s; }
+
+TlsSession* tls_take_session(TlsStream& s) noexcept {
+  SSL_SESSION* session = SSL_get1_session(s.ssl);
+  if (session == nullptr) return nullptr;
+  if (SSL_SESSION_is_resumable(session) != 1) {
+    SSL_SESSION_free(session);
+    return nullptr;
+  }
+  auto* out = new (std::nothrow) TlsSession;
+  if (out == nullptr) {
+    SSL_SESSION_free(session);
+    return nullptr;
+  }
+  out->session = session;
+  return out;
+}
+
+void tls_session_free(TlsSession* session) noexcept { delete session; }
+
+bool tls_resumed(const TlsStream& s) noexcept { return SSL_session_reused(s.ssl) == 1; }
 
 namespace {
 

@@ -66,8 +66,11 @@ options:
   --tls-client-ca FILE  mutual TLS: clients must present a certificate this
                         PEM CA signed; others fail the handshake
   --tls-min-version V   1.2 or 1.3 (default 1.2)
-  --tls-ciphers LIST    TLS 1.2 ciphers, OpenSSL syntax (default OpenSSL's)
-  --tls-ciphersuites L  TLS 1.3 suites, OpenSSL syntax (default OpenSSL's)
+  --tls-ciphers LIST    TLS 1.2 ciphers, OpenSSL syntax (default Mozilla's
+                        intermediate list: ECDHE, AEAD, AES-128-GCM first)
+  --tls-ciphersuites L  TLS 1.3 suites, OpenSSL syntax (default
+                        TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:
+                        TLS_CHACHA20_POLY1305_SHA256)
   --tls-handshake-timeout DUR
                         close a connection whose TLS handshake has not
                         finished this long after the accept (default 5s)

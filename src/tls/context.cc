@@ -12,6 +12,15 @@ namespace framed::tls {
 
 namespace {
 
+// Mozilla's "intermediate" configuration (version 5.7), without the DHE
+// suites (they need DH parameters, which framed does not load).
+constexpr const char* kDefaultCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kDefaultCiphersuites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 // A file the options name must be readable: its own error (no such file,
 // permission denied) says more than OpenSSL's "system lib".
 bool readable(const std::string& option, const std::string& path, std::string& error) {
@@ -79,13 +88,19 @@ std::shared_ptr<Context> Context::make(const TlsOptions& options, std::string& e
   // resumed session passes the client-certificate check it passed before.
   static const unsigned char kSessionContext[] = "framed";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
-  if (!options.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.ciphers.c_str()) != 1) {
-    error = "--tls-ciphers '" + options.ciphers + "': " + last_error("no cipher matches");
+  // Without a choice of the operator's, Mozilla's "intermediate" lists:
+  // AEAD only, forward secrecy only, AES-128-GCM first. OpenSSL's own order
+  // puts AES-256-GCM first, which costs 15% more per byte here (4.1 against
+  // 4.75 GB/s a core) for no security a frame service needs.
+  const std::string ciphers = options.ciphers.empty() ? kDefaultCiphers : options.ciphers;
+  const std::string suites =
+      options.ciphersuites.empty() ? kDefaultCiphersuites : options.ciphersuites;
+  if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
+    error = "--tls-ciphers '" + ciphers + "': " + last_error("no cipher matches");
     return nullptr;
   }
-  if (!options.ciphersuites.empty() &&
-      SSL_CTX_set_ciphersuites(ctx, options.ciphersuites.c_str()) != 1) {
-    error = "--tls-ciphersuites '" + options.ciphersuites + "': " + last_error("no suite matches");
+  if (SSL_CTX_set_ciphersuites(ctx, suites.c_str()) != 1) {
+    error = "--tls-ciphersuites '" + suites + "': " + last_error("no suite matches");
     return nullptr;
   }
   if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {

@@ -28,9 +28,16 @@ struct PeerOptions {
 // A TLS client on one simulated connection: OpenSSL writes into a memory
 // BIO that the test sends, and reads from one the test fills with what the
 // server wrote.
+//
+// The client runs on the server's thread, which has one OpenSSL error queue
+// for both: each of the client's calls is bracketed by ERR_set_mark() and
+// ERR_pop_to_mark(), so that it removes its own errors and nothing of the
+// server's. What the server leaves on the queue stays there for a test to
+// see (ERR_peek_error()).
 class TlsPeer {
  public:
   TlsPeer(Rig& rig, std::size_t id, const PeerOptions& o = {}) : rig_(rig), id_(id) {
+    ERR_set_mark();
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_max_proto_version(ctx_, o.max_version);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
@@ -48,11 +55,13 @@ class TlsPeer {
     SSL_set_bio(ssl_, from_server_, to_server_);
     SSL_set_connect_state(ssl_);
     SSL_set1_host(ssl_, "localhost");
+    ERR_pop_to_mark();
   }
   ~TlsPeer() {
+    ERR_set_mark();
     SSL_free(ssl_);
     SSL_CTX_free(ctx_);
-    ERR_clear_error();
+    ERR_pop_to_mark();
   }
   TlsPeer(const TlsPeer&) = delete;
   TlsPeer& operator=(const TlsPeer&) = delete;
@@ -97,12 +106,15 @@ class TlsPeer {
   // Runs the handshake to its end. Returns whether it succeeded.
   bool handshake(std::size_t piece = SIZE_MAX) {
     for (int i = 0; i < 50; ++i) {
+      ERR_set_mark();
       const int r = SSL_do_handshake(ssl_);
+      const int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+      ERR_pop_to_mark();
       if (r == 1) {
         pump(piece);
         return true;
       }
-      if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) return false;
+      if (e != SSL_ERROR_WANT_READ) return false;
       const auto before = received_;
       pump(piece);
       if (received_ == before && BIO_pending(to_server_) == 0) return false;
@@ -113,7 +125,9 @@ class TlsPeer {
   // Returns whether OpenSSL took every byte.
   bool write(const std::vector<std::byte>& bytes) {
     std::size_t done = 0;
+    ERR_set_mark();
     const bool ok = SSL_write_ex(ssl_, bytes.data(), bytes.size(), &done) == 1;
+    ERR_pop_to_mark();
     pump();
     return ok && done == bytes.size();
   }
@@ -124,12 +138,13 @@ class TlsPeer {
     pump();
     std::vector<std::byte> all;
     int last = SSL_ERROR_NONE;
+    ERR_set_mark();
     for (;;) {
       std::byte buf[16384];
       std::size_t got = 0;
       if (SSL_read_ex(ssl_, buf, sizeof buf, &got) != 1) {
         last = SSL_get_error(ssl_, 0);
-        if (const unsigned long e = ERR_peek_error(); e != 0) {
+        if (const unsigned long e = ERR_peek_last_error(); e != 0) {
           const char* why = ERR_reason_error_string(e);
           reason_ = why != nullptr ? why : "?";
         }
@@ -137,7 +152,7 @@ class TlsPeer {
       }
       all.insert(all.end(), buf, buf + got);
     }
-    ERR_clear_error();
+    ERR_pop_to_mark();
     if (status != nullptr) *status = last;
     return all;
   }

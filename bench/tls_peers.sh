@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Measures framed-server's TLS against the TLS servers people put in front of
+# a frame service, all in one run with the same load generator (framed-bench):
+# framed-server --tls-cert, Node's `tls` echo, nginx `stream` ssl ->
+# framed-server, stunnel4 -> framed-server, and framed-server in plain TCP.
+# Figures: server CPU per operation (every server process added), the
+# operations per second, for four workloads: small (50 conns x 64 B x 16 in
+# flight), bulk (50 x 64 KiB x 2), full and resumed handshakes. Prints a
+# Markdown table (the ranges over RUNS rounds, servers interleaved).
+#   bench/tls_peers.sh [BUILD_DIR] [DURATION] [RUNS]   (build/release 3s 2)
+# Peers (skipped with a note when absent): nodejs, nginx +
+# libnginx-mod-stream, stunnel4 (scripts/setup.sh --with-peers).
+# Environment: SERVERS and WORKLOADS (space-separated) choose a subset;
+# FRAMED_ARGS adds arguments to every framed-server (--backend io_uring).
+set -euo pipefail
+build=${1:-build/release}
+duration=${2:-3s}
+runs=${3:-2}
+bench="$build/bench/framed-bench"
+server="$build/src/framed-server"
+certs=tests/tls/certs
+[ -x "$bench" ] && [ -x "$server" ] ||
+  { echo "tls_peers: build first: cmake --workflow --preset release" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts a program printing "listening on HOST:PORT"; sets $started_pid and
+# $started_port.
+start_listening() {
+  local log=$tmp/$1.log
+  shift
+  "$@" >"$log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+  for _ in $(seq 100); do
+    if started_port=$(grep -o 'listening on [^ ]*:[0-9]*' "$log" | head -n1 | grep -o '[0-9]*$'); then
+      return 0
+    fi
+    kill -0 "$started_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "tls_peers: $* did not start: $(cat "$log")" >&2
+  return 1
+}
+
+wait_port() {
+  for _ in $(seq 100); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "tls_peers: nothing listens on port $1" >&2
+  return 1
+}
+
+# Each server: start_NAME sets $port and $server_pids (every process whose
+# CPU counts).
+start_framed_tls() {
+  start_listening framed-tls "$server" --port 0 --max-conns 1000 --log-level warn \
+    --tls-cert $certs/server.pem --tls-key $certs/server.key ${FRAMED_ARGS:-}
+  port=$started_port server_pids=$started_pid
+}
+start_framed_plain() {
+  start_listening framed-plain "$server" --port 0 --max-conns 1000 --log-level warn ${FRAMED_ARGS:-}
+  port=$started_port server_pids=$started_pid
+}
+start_node() {
+  start_listening node node bench/peers/node_tls_echo.js $certs/server.pem $certs/server.key 0
+  port=$started_port server_pids=$started_pid
+}
+start_nginx() {
+  start_listening nginx-backend "$server" --port 0 --max-conns 1000 --log-level warn ${FRAMED_ARGS:-}
+  local backend=$started_port backend_pid=$started_pid
+  port=$(free_port)
+  mkdir -p "$tmp/nginx"
+  # One worker, as framed-server has by default; TLS 1.2 and 1.3 as the
+  # issue says nginx on Debian 12 needs to offer 1.3.
+  cat >"$tmp/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+master_process on;
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+stream {
+  server {
+    listen 127.0.0.1:$port ssl;
+    ssl_certificate $PWD/$certs/server.pem;
+    ssl_certificate_key $PWD/$certs/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    proxy_pass 127.0.0.1:$backend;
+  }
+}
+CONF
+  nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" \
+    >"$tmp/nginx.log" 2>&1 &
+  pids+=("$!")
+  wait_port "$port"
+  server_pids="$backend_pid $(cat "$tmp/nginx/nginx.pid") $(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | tr '\n' ' ')"
+}
+start_stunnel() {
+  start_listening stunnel-backend "$server" --port 0 --max-conns 1000 --log-level warn ${FRAMED_ARGS:-}
+  local backend=$started_port backend_pid=$started_pid
+  port=$(free_port)
+  cat >"$tmp/stunnel.conf" <<CONF
+foreground = yes
+pid =
+debug = 3
+output = $tmp/stunnel.out
+[framed]
+accept = 127.0.0.1:$port
+connect = 127.0.0.1:$backend
+cert = $PWD/$certs/server.pem
+key = $PWD/$certs/server.key
+sslVersionMin = TLSv1.2
+CONF
+  stunnel4 "$tmp/stunnel.conf" >"$tmp/stunnel.log" 2>&1 &
+  pids+=("$!")
+  wait_port "$port"
+  server_pids="$backend_pid $!"
+}
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+
+servers=(${SERVERS:-framed-tls node nginx stunnel framed-plain})
+workloads=(${WORKLOADS:-small bulk full resumed})
+have=()
+notes=()
+for s in "${servers[@]}"; do
+  case $s in
+    node) command -v node >/dev/null || { notes+=("node skipped: apt-get install nodejs"); continue; } ;;
+    nginx) { command -v nginx >/dev/null && [ -f /usr/lib/nginx/modules/ngx_stream_module.so ]; } ||
+      { notes+=("nginx skipped: apt-get install nginx libnginx-mod-stream"); continue; } ;;
+    stunnel) command -v stunnel4 >/dev/null || { notes+=("stunnel skipped: apt-get install stunnel4"); continue; } ;;
+  esac
+  have+=("$s")
+done
+
+workload_args() {
+  case $1 in
+    small) echo "--connections 50 --depth 16 --size 64" ;;
+    bulk) echo "--connections 50 --depth 2 --size 64KiB" ;;
+    full) echo "--handshakes full" ;;
+    resumed) echo "--handshakes resumed" ;;
+  esac
+}
+
+results=$tmp/results.tsv
+: >"$results"
+for round in $(seq "$runs"); do
+  for s in "${have[@]}"; do
+    "start_${s//-/_}"
+    for w in "${workloads[@]}"; do
+      tls=(--tls --tls-ca $certs/ca.pem)
+      [ "$s" = framed-plain ] && tls=()
+      if [ "$s" = framed-plain ] && { [ "$w" = full ] || [ "$w" = resumed ]; }; then continue; fi
+      pid_args=()
+      for p in $server_pids; do pid_args+=(--server-pid "$p"); done
+      # shellcheck disable=SC2046
+      if json=$("$bench" --port "$port" "${pid_args[@]}" "${tls[@]}" $(workload_args "$w") \
+                 --duration "$duration" --warmup 1s --json --no-progress 2>"$tmp/err"); then
+        printf '%s\t%s\t%s\n' "$s" "$w" "$json" >>"$results"
+      else
+        printf '%s\t%s\t%s\n' "$s" "$w" "${json:-{\}}" >>"$results"
+        echo "tls_peers: round $round, $s, $w failed: $(head -c 300 "$tmp/err") $(head -c 300 <<<"$json")" >&2
+      fi
+      echo "tls_peers: round $round: $s $w done" >&2
+    done
+    stop_all
+  done
+done
+
+python3 - "$results" "${have[*]}" "${workloads[*]}" <<'PY'
+import json, sys
+rows = [l.rstrip('\n').split('\t', 2) for l in open(sys.argv[1]) if l.strip()]
+servers, workloads = sys.argv[2].split(), sys.argv[3].split()
+cell = {}
+for s, w, j in rows:
+    try:
+        d = json.loads(j)
+    except ValueError:
+        continue
+    if d.get('errors', 1) != 0 or d.get('frames', 0) == 0:
+        cell.setdefault((s, w), []).append(None)
+        continue
+    cell.setdefault((s, w), []).append((d['server_cpu_us_per_frame'], d['frames_per_s'], d.get('resumed', 0), d['frames']))
+def rng(v, fmt):
+    v = sorted(v)
+    return fmt % v[0] if len(v) == 1 or fmt % v[0] == fmt % v[-1] else (fmt + '-' + fmt) % (v[0], v[-1])
+units = {'small': 'µs/frame', 'bulk': 'µs/frame', 'full': 'µs/handshake', 'resumed': 'µs/handshake'}
+print('| workload | ' + ' | '.join(servers) + ' |')
+print('|---' * (len(servers) + 1) + '|')
+for w in workloads:
+    for what, idx, fmt in (('server CPU, ' + units[w], 0, '%.3f' if w == 'small' else '%.1f'), ('per second', 1, '%.0f')):
+        out = []
+        for s in servers:
+            v = cell.get((s, w))
+            if not v:
+                out.append('—')
+            elif any(x is None for x in v):
+                out.append('failed')
+            else:
+                out.append(rng([x[idx] for x in v], fmt))
+        print(f'| {w}, {what} | ' + ' | '.join(out) + ' |')
+PY
+for n in "${notes[@]}"; do echo "note: $n"; done
