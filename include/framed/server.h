@@ -95,7 +95,14 @@ struct ServerOptions {
   /// (socket activation through LISTEN_FDS becomes listen_fd; readiness and
   /// the drain are reported over NOTIFY_SOCKET). framed-server sets it.
   bool systemd = false;
-  std::size_t max_conns = 1024;                     ///< One limit across all workers.
+  std::size_t max_conns = 1024;  ///< One limit across all workers.
+  /// Connections one client may hold at once, across all workers; 0: no
+  /// limit. A client is its IPv4 address, or its IPv6 address's /64; behind
+  /// a PROXY header, the address the header names. A client over the limit
+  /// is accepted and closed at once (after its PROXY header), counted in
+  /// ServerCounters::refused_per_ip, and logged at warn at most once a
+  /// second per client.
+  std::size_t max_conns_per_ip = 0;
   std::chrono::milliseconds idle_timeout{60'000};   ///< 0 disables.
   std::chrono::milliseconds frame_timeout{30'000};  ///< 0 disables.
   std::chrono::milliseconds drain_timeout{5'000};
@@ -470,6 +477,7 @@ struct StopReport {
 struct ServerCounters {
   std::uint64_t accepted = 0;
   std::uint64_t refused = 0;          ///< Over max_conns, shed on EMFILE, or outside proxy_from.
+  std::uint64_t refused_per_ip = 0;   ///< Over max_conns_per_ip (also in `refused`).
   std::uint64_t timed_out = 0;        ///< Idle, frame or PROXY header timeout.
   std::uint64_t protocol_errors = 0;  ///< Oversize length, bad PROXY header.
   std::uint64_t frames_sent = 0;      ///< Frames whose last byte was written.

@@ -41,7 +41,7 @@ void Acceptor::start() {
   if (ctx_.io.has_listener()) ctx_.io.accepting(true);
 }
 
-bool Acceptor::admit(const net::Endpoint& peer) {
+bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
   const loop::TimePoint now = ctx_.loop.now();
   if (ctx_.config.proxy_protocol && !net::contains_any(proxy_from_, peer.addr)) {
     // A header from anyone could claim any address: only the proxies we
@@ -74,7 +74,34 @@ bool Acceptor::admit(const net::Endpoint& peer) {
     }
     return false;
   }
+  // Behind a PROXY header the client is known only once the header is in
+  // (Conn::read_proxy_header takes its slot then).
+  IpKey key;
+  if (ctx_.limit.per_ip().enabled() && !ctx_.config.proxy_protocol && IpKey::of(peer, key)) {
+    if (!admit_client(ctx_, key, peer.to_string())) {
+      ctx_.limit.release();
+      return false;
+    }
+    held = key;
+  }
   return true;
+}
+
+bool admit_client(Context& ctx, const IpKey& key, const std::string& who) {
+  IpLimit& limit = ctx.limit.per_ip();
+  const IpLimit::Refusal r = limit.try_reserve(key, ctx.loop.now());
+  if (!r.refused) return true;
+  bump(ctx.counters.refused);
+  bump(ctx.counters.refused_per_ip);
+  // One line a second per client at most: a client looping on connect
+  // cannot flood the log, and each client over the limit is named.
+  if (r.log) {
+    log(LogLevel::warn, "conn " + who + " refused: " + key.text() + " holds " +
+                            std::to_string(limit.max()) +
+                            " connection(s), the --max-conns-per-ip limit (" +
+                            std::to_string(r.unlogged) + " refusal(s) of it since the last line)");
+  }
+  return false;
 }
 
 void Acceptor::on_error(const net::SysError& error) {

@@ -5,6 +5,7 @@
 // drain. How a connection is accepted is the transport's business.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,12 @@
 #include "net/fd.h"
 
 namespace framed::core {
+
+// Takes a --max-conns-per-ip slot for the client `key`, on the connection
+// `who` (its text, for the log). Returns false after counting the refusal
+// and logging it (at warn, at most once a second per client). Also called
+// by a connection once its PROXY header names the client.
+bool admit_client(Context& ctx, const IpKey& key, const std::string& who);
 
 class Acceptor {
  public:
@@ -25,9 +32,11 @@ class Acceptor {
   // Starts accepting, if the transport has a listener.
   void start();
   // Decides on a connection the transport accepted from `peer`: true to keep
-  // it (its slot under --max-conns is then reserved), false after refusing
-  // it (counted, and logged at most once a second).
-  bool admit(const net::Endpoint& peer);
+  // it (its slot under --max-conns is then reserved, and under
+  // --max-conns-per-ip too unless a PROXY header is awaited: then `held` is
+  // set to the client's key, which the connection must release), false
+  // after refusing it (counted, and logged at most once a second).
+  bool admit(const net::Endpoint& peer, std::optional<IpKey>& held);
   // An accept failed: on EMFILE sheds the pending connection with the
   // reserve descriptor; in every case pauses accepting for a moment.
   void on_error(const net::SysError& error);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/acceptor.h"
 #include "core/conn_table.h"
 #include "framed/encoder.h"
 #include "net/proxy_text.h"
@@ -244,6 +245,15 @@ bool Conn::read_proxy_header(std::span<const std::byte>& got) {
     const std::string client = net::address_text(h.family, h.source);
     log(LogLevel::debug, "conn " + client + " via proxy " + peer() + " (" + net::describe(h) + ")");
     set_peer(client);
+    IpKey key;
+    if (ctx_.limit.per_ip().enabled() && IpKey::of(h, key)) {
+      // Counted by the client the header names, not by the proxy.
+      if (!admit_client(ctx_, key, client)) {
+        begin_close("refused: over --max-conns-per-ip", LogLevel::debug);
+        return false;
+      }
+      client_ = key;
+    }
   } else {
     // LOCAL (the proxy's own health check) or an address-less family: the
     // real endpoints stand, and this is no error.
@@ -493,6 +503,7 @@ void Conn::close_now(const std::string& why, LogLevel level) {
   socket_ = nullptr;
   drop(ctx_.counters.open);
   ctx_.limit.release();
+  if (client_) ctx_.limit.per_ip().release(*client_);
   ctx_.table.release(*this);  // Freed at the end of the loop's turn.
 }
 

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +107,9 @@ class Conn final : public framed::Connection {
   void begin_drain();
   // Closes now, whatever is owed (the drain timed out, the worker stops).
   void force_close(const std::string& why, util::LogLevel level);
+  // The connection holds a --max-conns-per-ip slot for `client` (taken by
+  // the acceptor), which it gives back when it closes.
+  void hold_client(const IpKey& client) noexcept { client_ = client; }
 
   // The earliest deadline and why: the only place the timeout rules live.
   struct Due {
@@ -195,6 +199,7 @@ class Conn final : public framed::Connection {
   Session session_;
   ProxyParser proxy_;
   loop::TimerQueue::Id timer_;
+  std::optional<IpKey> client_;       // The --max-conns-per-ip slot held, if any.
   std::vector<std::byte> frame_buf_;  // Delivery::frames: the frame so far.
   // Input read but not yet delivered: the handler's output reached the
   // backlog cap mid-read. At most one read (two with a completion

@@ -1,16 +1,20 @@
-// The global connection limit (--max-conns), one for every worker: a
-// connection is kept only after a slot is reserved, so the limit is exact
-// across workers without a lock.
+// The connection limits, one for every worker: the global one
+// (--max-conns), exact across workers without a lock (a connection is kept
+// only after a slot is reserved), and the per-client one
+// (--max-conns-per-ip, core/ip_limit.h).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 
+#include "core/ip_limit.h"
+
 namespace framed::core {
 
 class ConnLimit {
  public:
-  explicit ConnLimit(std::size_t max) noexcept : max_(max) {}
+  explicit ConnLimit(std::size_t max, std::size_t max_per_ip = 0)
+      : max_(max), per_ip_(max_per_ip) {}
 
   // Reserves a slot (compare-and-swap). Returns false at the limit.
   bool try_reserve() noexcept {
@@ -24,10 +28,14 @@ class ConnLimit {
   void release() noexcept { open_.fetch_sub(1, std::memory_order_acq_rel); }
   [[nodiscard]] std::size_t open() const noexcept { return open_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t max() const noexcept { return max_; }
+  // The per-client limit (off when its max is 0).
+  [[nodiscard]] IpLimit& per_ip() noexcept { return per_ip_; }
+  [[nodiscard]] const IpLimit& per_ip() const noexcept { return per_ip_; }
 
  private:
   const std::size_t max_;
   std::atomic<std::size_t> open_{0};
+  IpLimit per_ip_;
 };
 
 }  // namespace framed::core

@@ -12,6 +12,9 @@ struct Counters {
   std::atomic<std::uint64_t> accepted{0};
   // Over --max-conns, shed on EMFILE, or outside --proxy-from.
   std::atomic<std::uint64_t> refused{0};
+  // Over --max-conns-per-ip (also counted in `refused`; a client behind a
+  // PROXY header is refused after its header, so also counted in `accepted`).
+  std::atomic<std::uint64_t> refused_per_ip{0};
   std::atomic<std::uint64_t> timed_out{0};        // Idle, frame or PROXY header timeout.
   std::atomic<std::uint64_t> protocol_errors{0};  // Oversize length, bad PROXY header.
   std::atomic<std::uint64_t> frames_echoed{0};    // Frames whose last byte was written.

@@ -26,6 +26,10 @@ options:
   --port N              TCP port, 0 picks a free one (default 7777)
   --max-conns N         open connections at most; more are accepted and
                         closed at once (default 1024)
+  --max-conns-per-ip N  open connections per client at most (its IPv4
+                        address, or its IPv6 /64; behind --proxy-protocol,
+                        the address the header names); more are closed at
+                        once (default 0: no limit)
   --idle-timeout DUR    close a connection with no bytes moving either way
                         for this long (default 60s, 0 disables)
   --frame-timeout DUR   close a connection whose frame has not fully arrived
@@ -138,6 +142,12 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          const auto n = util::parse_uint(v, 1'000'000);
          if (n && *n > 0) config.max_conns = static_cast<std::size_t>(*n);
          return n.has_value() && *n > 0;
+       }},
+      {"--max-conns-per-ip", "a count from 0 to 1000000",
+       [&](std::string_view v) {
+         const auto n = util::parse_uint(v, 1'000'000);
+         if (n) config.max_conns_per_ip = static_cast<std::size_t>(*n);
+         return n.has_value();
        }},
       {"--idle-timeout", "a duration such as 60s, 250ms or 0", duration(config.idle_timeout)},
       {"--frame-timeout", "a duration such as 30s, 250ms or 0", duration(config.frame_timeout)},

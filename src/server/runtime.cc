@@ -72,7 +72,7 @@ Runtime::Runtime(const ServerOptions& config, std::vector<net::UniqueFd> listene
                  HandlerFactory make_handler, loop::Clock& clock, bool inherited)
     : config_(config),
       clock_(clock),
-      limit_(config.max_conns),
+      limit_(config.max_conns, config.max_conns_per_ip),
       make_handler_(std::move(make_handler)),
       listeners_(std::move(listeners)),
       inherited_(inherited) {}
@@ -219,7 +219,9 @@ void Runtime::log_counters(const char* when) const {
            value(&Counters::refused) + ", timed out " + value(&Counters::timed_out) +
            ", protocol errors " + value(&Counters::protocol_errors) + ", " + frames_label_ + " " +
            value(&Counters::frames_echoed) + ", " + bytes_label_ + " " +
-           value(&Counters::bytes_echoed) + ", open " + value(&Counters::open);
+           value(&Counters::bytes_echoed) + ", open " + value(&Counters::open) +
+           (config_.max_conns_per_ip > 0 ? ", refused per ip " + value(&Counters::refused_per_ip)
+                                         : std::string());
   };
   log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
   if (workers_.size() > 1 && util::log_enabled(LogLevel::debug)) {
@@ -240,6 +242,7 @@ ServerCounters Runtime::counters() const noexcept {
     const Counters& c = w->counters();
     out.accepted += c.accepted.load(std::memory_order_relaxed);
     out.refused += c.refused.load(std::memory_order_relaxed);
+    out.refused_per_ip += c.refused_per_ip.load(std::memory_order_relaxed);
     out.timed_out += c.timed_out.load(std::memory_order_relaxed);
     out.protocol_errors += c.protocol_errors.load(std::memory_order_relaxed);
     out.frames_sent += c.frames_echoed.load(std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "util/buggify.h"
 #include "util/log.h"
@@ -188,11 +189,13 @@ void Worker::check_drained() {
 }
 
 void Worker::on_accepted(transport::Socket& s, const net::Endpoint& peer) {
-  if (!acceptor_->admit(peer)) {
+  std::optional<core::IpKey> client;
+  if (!acceptor_->admit(peer, client)) {
     io_->close(s);
     return;
   }
   core::Conn& c = table_.create(*ctx_, s, peer.to_string());
+  if (client) c.hold_client(*client);
   core::bump(counters_.accepted);
   core::bump(counters_.open);
   auto e = io_->open(s);

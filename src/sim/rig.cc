@@ -16,7 +16,7 @@ void collect(util::LogLevel level, std::string_view message, void* context) {
 }  // namespace
 
 Rig::Rig(const ServerOptions& config, Rng* rng, SimOptions sim, const HandlerFactory& make)
-    : config_(config), limit_(config.max_conns) {
+    : config_(config), limit_(config.max_conns, config.max_conns_per_ip) {
   util::set_log_sink(&collect, &log_);
   util::set_log_level(config.log_level);
   worker_ = std::make_unique<server::Worker>(0, config_, clock_, limit_);

@@ -383,6 +383,16 @@ std::size_t SimTransport::connect() {
   return id;
 }
 
+std::size_t SimTransport::connect(const net::Endpoint& from) {
+  auto c = std::make_unique<SimConn>();
+  c->id = conns_.size();
+  c->peer = from;
+  const std::size_t id = c->id;
+  conns_.push_back(std::move(c));
+  retry(id);
+  return id;
+}
+
 void SimTransport::retry(std::size_t id) {
   SimConn& c = *conns_[id];
   if (c.phase != SimConn::Phase::no_answer) return;

@@ -157,8 +157,11 @@ class SimTransport final : public transport::Transport {
   [[nodiscard]] std::size_t queued() const noexcept { return queue_.size(); }
 
   // --- The peers' side.
-  // A client connects from a new address. Returns its connection's id.
+  // A client connects from a new address (127.0.0.1, a new port). Returns
+  // its connection's id.
   std::size_t connect();
+  // A client connects from `from` (an address of the test's choice).
+  std::size_t connect(const net::Endpoint& from);
   // Retries a connection that had no answer (its SYN was dropped).
   void retry(std::size_t id);
   // Puts what fits of `bytes` into the server's receive queue; returns how
