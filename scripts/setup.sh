@@ -14,6 +14,7 @@ packages=(
   clang-format clang-tidy valgrind      # quality gate
   python3                               # scripts/mutation
   haproxy                               # integration/haproxy_test.cc (PROXY protocol)
+  prometheus                            # integration/metrics_test.cc (a real scrape; promtool)
   help2man dpkg-dev                     # man pages, the .deb's computed Depends
   doxygen                               # the API reference (cmake --build ... --target docs)
 )

@@ -95,6 +95,16 @@ struct ServerOptions {
   /// (socket activation through LISTEN_FDS becomes listen_fd; readiness and
   /// the drain are reported over NOTIFY_SOCKET). framed-server sets it.
   bool systemd = false;
+  /// The metrics endpoint (Prometheus text format 0.0.4 at /metrics, and
+  /// /healthz: 200 while serving, 503 once the drain has begun), on a thread
+  /// of the server's own; off unless `metrics` is set. Port 0 picks a free
+  /// port (Server::metrics_port()).
+  bool metrics = false;
+  std::string metrics_host = "127.0.0.1";
+  std::uint16_t metrics_port = 9100;
+  /// A metrics request not answered this long after its connection was
+  /// accepted is closed (a slow or stalled scraper).
+  std::chrono::milliseconds metrics_timeout{5'000};
   std::size_t max_conns = 1024;  ///< One limit across all workers.
   /// Connections one client may hold at once, across all workers; 0: no
   /// limit. A client is its IPv4 address, or its IPv6 address's /64; behind
@@ -544,6 +554,13 @@ class Server {
   [[nodiscard]] std::size_t open_connections() const noexcept;
   /// Any thread: the counters, each read at most a moment after it moved.
   [[nodiscard]] ServerCounters counters() const noexcept;
+  /// Any thread: every metric in the Prometheus text format (0.0.4), as
+  /// the metrics endpoint serves it; empty before start(). For a program
+  /// that serves metrics its own way.
+  [[nodiscard]] std::string metrics() const;
+  /// The metrics endpoint's port once started with options.metrics (0
+  /// otherwise).
+  [[nodiscard]] std::uint16_t metrics_port() const noexcept;
 
   struct Impl;  ///< The library's internals (src/server/server_impl.h).
   friend Impl& server_impl(Server& s) noexcept { return *s.impl_; }

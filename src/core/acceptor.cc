@@ -47,6 +47,7 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
     // A header from anyone could claim any address: only the proxies we
     // trust may send one, and a direct client cannot be served without.
     bump(ctx_.counters.refused);
+    bump(ctx_.counters.refused_proxy);
     // At most one line a second, so a flood of strangers cannot flood
     // the log; the count says how many were refused since the last one.
     ++strangers_unlogged_;
@@ -64,6 +65,7 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
     // Accept-and-close, so the client learns at once instead of waiting in
     // the backlog.
     bump(ctx_.counters.refused);
+    bump(ctx_.counters.refused_max_conns);
     ++refusals_unlogged_;
     if (now - last_refuse_log_ >= kRefuseLogInterval) {
       log(LogLevel::warn, "connection limit " + std::to_string(ctx_.config.max_conns) +
@@ -113,7 +115,10 @@ void Acceptor::on_error(const net::SysError& error) {
     const bool out_of_fds = error.code == EMFILE || error.code == ENFILE;
     if (out_of_fds) spare_.reset();
     std::size_t shed = 0;
-    for (; shed < kMaxAcceptsAtShutdown && ctx_.io.shed_one(); ++shed) bump(ctx_.counters.refused);
+    for (; shed < kMaxAcceptsAtShutdown && ctx_.io.shed_one(); ++shed) {
+      bump(ctx_.counters.refused);
+      bump(ctx_.counters.refused_shed);
+    }
     if (out_of_fds) spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     const std::size_t left = ctx_.io.listener_queue();
     log(LogLevel::warn, error.message() + " while stopping: shed " + std::to_string(shed) +
@@ -132,7 +137,10 @@ void Acceptor::on_error(const net::SysError& error) {
     // readable forever. Free the spare descriptor, accept and close the
     // connection, take the spare back, and pause accepting for a moment.
     spare_.reset();
-    if (ctx_.io.shed_one()) bump(ctx_.counters.refused);
+    if (ctx_.io.shed_one()) {
+      bump(ctx_.counters.refused);
+      bump(ctx_.counters.refused_shed);
+    }
     spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     pause();
     ++refusals_unlogged_;

@@ -299,15 +299,26 @@ Session::Consumed Conn::deliver(std::span<const std::byte> got) {
   // included) is under the cap, whatever the handler sends, and the
   // handler has not paused its input.
   Session::Consumed used;
+  Counters& counters = ctx_.counters;
+  // A frame whose last byte is in: counted, and its size binned (the
+  // owner's relaxed stores: no locked instruction per frame).
+  const auto received = [&counters](const Chunk& chunk) {
+    if (!chunk.last) return;
+    bump(counters.frames_received);
+    bump(counters.payload_bytes_received, chunk.frame_length);
+    bump(counters.frame_sizes[frame_size_bucket(chunk.frame_length)]);
+  };
   if (handler.delivery() == Delivery::chunks) {
     used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
       if (!open_phase()) return false;
+      received(chunk);
       handler.on_chunk(*this, chunk);
       return may_deliver();
     });
   } else {
     used = session_.read(got, stop_at_frame_end, [&](const Chunk& chunk) {
       if (!open_phase()) return false;
+      received(chunk);
       if (chunk.first && chunk.last) {
         handler.on_frame(*this, chunk.payload);  // Whole in this read: no copy.
         return may_deliver();

@@ -3,23 +3,49 @@
 // per-frame path); any thread may read them for a report.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 
 namespace framed::core {
+
+// The frame size histogram's upper bounds (bytes): 16, then every power of
+// 4 up to 16 MiB; one more bucket holds what is larger.
+inline constexpr std::array<double, 11> kFrameSizeBounds = {
+    16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216};
+
+// The bucket of a frame of `length` payload bytes (a few instructions: it
+// runs once per frame).
+constexpr std::size_t frame_size_bucket(std::uint32_t length) noexcept {
+  if (length <= 16) return 0;
+  const auto k = static_cast<std::size_t>((std::bit_width(length - 1U) - 3) / 2);
+  return k < kFrameSizeBounds.size() ? k : kFrameSizeBounds.size();
+}
 
 struct Counters {
   std::atomic<std::uint64_t> accepted{0};
   // Over --max-conns, shed on EMFILE, or outside --proxy-from.
   std::atomic<std::uint64_t> refused{0};
-  // Over --max-conns-per-ip (also counted in `refused`; a client behind a
-  // PROXY header is refused after its header, so also counted in `accepted`).
+  // Of `refused`, by reason: over --max-conns, shed on EMFILE (or while
+  // stopping), outside --proxy-from, over --max-conns-per-ip (a client
+  // behind a PROXY header is refused after its header, so it is also in
+  // `accepted`).
+  std::atomic<std::uint64_t> refused_max_conns{0};
+  std::atomic<std::uint64_t> refused_shed{0};
+  std::atomic<std::uint64_t> refused_proxy{0};
   std::atomic<std::uint64_t> refused_per_ip{0};
   std::atomic<std::uint64_t> timed_out{0};        // Idle, frame or PROXY header timeout.
   std::atomic<std::uint64_t> protocol_errors{0};  // Oversize length, bad PROXY header.
   std::atomic<std::uint64_t> frames_echoed{0};    // Frames whose last byte was written.
   std::atomic<std::uint64_t> bytes_echoed{0};     // Bytes written to sockets.
   std::atomic<std::uint64_t> open{0};             // Connections open now.
+  // Frames received whole (the handler had their last byte), their payload
+  // bytes, and how many fell in each size bucket (kFrameSizeBounds).
+  std::atomic<std::uint64_t> frames_received{0};
+  std::atomic<std::uint64_t> payload_bytes_received{0};
+  std::array<std::atomic<std::uint64_t>, kFrameSizeBounds.size() + 1> frame_sizes{};
 };
 
 // The owner's increment of its own counter: no other thread writes it, so a

@@ -78,6 +78,12 @@ options:
   --tls-handshake-timeout DUR
                         close a connection whose TLS handshake has not
                         finished this long after the accept (default 5s)
+  --metrics [HOST:]PORT serve Prometheus metrics at /metrics and a health
+                        check at /healthz (503 once draining) over HTTP on
+                        this address (HOST defaults to 127.0.0.1; [::1]:PORT
+                        for IPv6). Off by default
+  --metrics-timeout DUR close a metrics connection not answered this long
+                        after its accept (default 5s)
   -h, --help            show this text
   --version             print the version and exit
 
@@ -191,6 +197,25 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          return true;
        }},
       {"--proxy-timeout", "a duration such as 3s, 500ms or 0", duration(config.proxy_timeout)},
+      {"--metrics", "[HOST:]PORT, such as 9100, 127.0.0.1:9100 or [::1]:9100",
+       [&](std::string_view v) {
+         std::string_view host = "127.0.0.1";
+         std::string_view port = v;
+         if (const auto colon = v.rfind(':'); colon != std::string_view::npos) {
+           host = v.substr(0, colon);
+           port = v.substr(colon + 1);
+           if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+             host = host.substr(1, host.size() - 2);
+           }
+         }
+         const auto p = util::parse_uint(port, 65535);
+         if (!p || host.empty()) return false;
+         config.metrics = true;
+         config.metrics_host = std::string(host);
+         config.metrics_port = static_cast<std::uint16_t>(*p);
+         return true;
+       }},
+      {"--metrics-timeout", "a duration above 0, such as 5s", positive(config.metrics_timeout)},
       {"--tls-cert", "a PEM file", text(config.tls.cert_file)},
       {"--tls-key", "a PEM file", text(config.tls.key_file)},
       {"--tls-client-ca", "a PEM file", text(config.tls.client_ca_file)},

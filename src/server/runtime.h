@@ -96,6 +96,13 @@ class Runtime {
     bytes_label_ = std::move(bytes);
   }
   [[nodiscard]] std::size_t workers() const noexcept { return workers_.size(); }
+  // Any thread: each worker's own counters (read with relaxed loads; only
+  // the worker writes them).
+  template <class F>
+  void for_each_counters(F&& f) const {
+    for (const auto& w : workers_) f(w->worker_index(), w->counters());
+  }
+  [[nodiscard]] const ServerOptions& config() const noexcept { return config_; }
 
  private:
   void log_counters(const char* when) const;

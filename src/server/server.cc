@@ -7,7 +7,9 @@
 #include "loop/clock.h"
 #include "loop/poller.h"
 #include "net/cidr.h"
+#include "ops/exposition.h"
 #include "server/listeners.h"
+#include "server/metrics.h"
 #include "server/runtime.h"
 #include "server/server_impl.h"
 #include "util/log.h"
@@ -31,7 +33,7 @@ Error check(const ServerOptions& o) {
     return {"linger_timeout and linger_time must be above 0"};
   }
   if (o.idle_timeout.count() < 0 || o.frame_timeout.count() < 0 || o.drain_timeout.count() < 0 ||
-      o.proxy_timeout.count() < 0) {
+      o.proxy_timeout.count() < 0 || o.metrics_timeout.count() < 0) {
     return {"timeouts cannot be negative"};
   }
   if (o.backend == Backend::io_uring && (o.uring_buffers == 0 || o.uring_buffers > 32768 ||
@@ -55,6 +57,46 @@ std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
   return out;
+}
+
+// Binds the metrics endpoint's socket (before any worker starts, so that a
+// taken port is one clear error). Returns why not.
+Error bind_metrics(const ServerOptions& config, net::UniqueFd& out, net::Endpoint& bound) {
+  std::vector<net::Endpoint> candidates;
+  std::string detail;
+  if (const auto e =
+          net::resolve(config.metrics_host, config.metrics_port, true, candidates, detail);
+      !e.ok()) {
+    return {"cannot resolve the metrics address '" + config.metrics_host + "': " + detail};
+  }
+  net::SysError last;
+  for (const auto& ep : candidates) {
+    last = net::listen_on(ep, 1024, out, net::ReusePort::none);
+    if (last.ok()) break;
+  }
+  if (!out) {
+    return {"cannot listen for metrics on " + config.metrics_host + " port " +
+            std::to_string(config.metrics_port) + ": " + last.message()};
+  }
+  if (const auto e = net::local_endpoint(out.get(), bound); !e.ok()) return {e.message()};
+  return {};
+}
+
+// What the metrics endpoint answers for `path`.
+ops::HttpResponse route_metrics(const server::Runtime& runtime, std::string_view path) {
+  ops::HttpResponse r;
+  if (path == "/metrics") {
+    r.content_type = std::string(ops::kExpositionType);
+    r.body = server::render_metrics(runtime);
+  } else if (path == "/healthz") {
+    // A load balancer takes a draining server out of rotation.
+    r.status = runtime.stopping() ? 503 : 200;
+    r.body = runtime.stopping() ? "draining\n" : "ok\n";
+  } else {
+    r.status = 404;
+    r.body = "not found: try /metrics or /healthz\n";
+  }
+  return r;
 }
 
 }  // namespace
@@ -88,6 +130,10 @@ Error Server::start() {
                         : server::bind_listeners(config, listeners, m.bound)) {
     return e;
   }
+  net::UniqueFd metrics_listener;
+  if (config.metrics) {
+    if (Error e = bind_metrics(config, metrics_listener, m.metrics_bound)) return e;
+  }
   auto runtime = std::make_unique<server::Runtime>(config, std::move(listeners), m.make_handler,
                                                    loop::system_clock(), adopted);
   runtime->set_labels(m.frames_label, m.bytes_label);
@@ -104,6 +150,21 @@ Error Server::start() {
     m.runtime.reset();  // start() has stopped and joined what it started.
     return e;
   }
+  if (metrics_listener) {
+    ops::HttpLimits limits;
+    limits.timeout = config.metrics_timeout;
+    Error e;
+    auto http = ops::MetricsHttp::start(
+        std::move(metrics_listener), [r](std::string_view path) { return route_metrics(*r, path); },
+        limits, loop::system_clock(), e);
+    if (!http) {
+      r->abort();
+      (void)r->wait();
+      return e;
+    }
+    const std::lock_guard<std::mutex> lock(m.mutex);
+    m.metrics = std::move(http);
+  }
   const std::string proxy_note =
       config.proxy_protocol ? ", PROXY protocol from " + join(config.proxy_from) + " within " +
                                   std::to_string(config.proxy_timeout.count()) + "ms"
@@ -119,6 +180,10 @@ Error Server::start() {
                      (config.tls.client_ca_file.empty() ? std::string()
                                                         : std::string(" with client certificates"))
                : std::string()));
+  if (config.metrics) {
+    log(LogLevel::info,
+        "metrics on http://" + m.metrics_bound.to_string() + "/metrics (and /healthz)");
+  }
   return {};
 }
 
@@ -162,7 +227,15 @@ StopReport Server::wait() {
     r.error = {impl_->started ? "the server did not start" : "the server was not started"};
     return r;
   }
-  return runtime->wait();  // Destroyed only with the Server.
+  StopReport report = runtime->wait();  // Destroyed only with the Server.
+  // The endpoint answered (503 on /healthz) through the drain; it ends with it.
+  std::unique_ptr<ops::MetricsHttp> metrics;
+  {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    metrics = std::move(impl_->metrics);
+  }
+  metrics.reset();
+  return report;
 }
 
 StopReport Server::run() {
@@ -182,6 +255,16 @@ void Server::for_each_loop(const std::function<void(Loop&)>& f) {
 ServerCounters Server::counters() const noexcept {
   const std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->runtime ? impl_->runtime->counters() : ServerCounters{};
+}
+
+std::string Server::metrics() const {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->runtime ? server::render_metrics(*impl_->runtime) : std::string();
+}
+
+std::uint16_t Server::metrics_port() const noexcept {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->metrics ? impl_->metrics_bound.port() : std::uint16_t{0};
 }
 
 std::size_t Server::open_connections() const noexcept {

@@ -7,6 +7,7 @@
 
 #include "framed/server.h"
 #include "net/socket.h"
+#include "ops/metrics_http.h"
 #include "server/runtime.h"
 
 namespace framed {
@@ -17,6 +18,10 @@ struct Server::Impl {
   std::mutex mutex;  // Guards `runtime` against stop()/abort() from other threads.
   std::unique_ptr<server::Runtime> runtime;
   net::Endpoint bound;
+  // The metrics endpoint (options.metrics), stopped by wait(); declared
+  // after `runtime`, which its thread reads, so destroyed before it.
+  std::unique_ptr<ops::MetricsHttp> metrics;
+  net::Endpoint metrics_bound;
   bool started = false;  // start() was called (successfully or not).
   // How the counters lines name what was written (serve() sets its own).
   std::string frames_label = "frames sent";

@@ -1,0 +1,98 @@
+#include "server/metrics.h"
+
+#include <array>
+
+#include "framed/version.h"
+#include "loop/poller.h"
+#include "ops/exposition.h"
+
+namespace framed::server {
+namespace {
+
+using core::Counters;
+
+std::uint64_t load(const std::atomic<std::uint64_t>& a) noexcept {
+  return a.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::string render_metrics(const Runtime& runtime) {
+  const ServerOptions& config = runtime.config();
+  // Sums over the workers, taken once.
+  Counters sum;
+  const auto add = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
+    to.store(to.load(std::memory_order_relaxed) + load(from), std::memory_order_relaxed);
+  };
+  runtime.for_each_counters([&](std::size_t, const Counters& c) {
+    add(sum.accepted, c.accepted);
+    add(sum.refused, c.refused);
+    add(sum.refused_max_conns, c.refused_max_conns);
+    add(sum.refused_shed, c.refused_shed);
+    add(sum.refused_proxy, c.refused_proxy);
+    add(sum.refused_per_ip, c.refused_per_ip);
+    add(sum.timed_out, c.timed_out);
+    add(sum.protocol_errors, c.protocol_errors);
+    add(sum.frames_echoed, c.frames_echoed);
+    add(sum.bytes_echoed, c.bytes_echoed);
+    add(sum.open, c.open);
+    add(sum.frames_received, c.frames_received);
+    add(sum.payload_bytes_received, c.payload_bytes_received);
+    for (std::size_t i = 0; i < c.frame_sizes.size(); ++i)
+      add(sum.frame_sizes[i], c.frame_sizes[i]);
+  });
+
+  ops::Exposition x;
+  x.family("framed_build_info", "gauge",
+           "Always 1: the version and event backend of this framed-server.");
+  x.sample("framed_build_info",
+           {{"version", FRAMED_VERSION},
+            {"backend", loop::to_string(config.backend)},
+            {"tls", config.tls.enabled() ? "on" : "off"}},
+           std::uint64_t{1});
+  x.family("framed_workers", "gauge", "Worker threads, each with its own event loop.");
+  x.sample("framed_workers", {}, static_cast<std::uint64_t>(runtime.workers()));
+  x.family("framed_draining", "gauge", "1 once the drain (SIGINT, SIGTERM, stop()) has begun.");
+  x.sample("framed_draining", {}, std::uint64_t{runtime.stopping() ? 1U : 0U});
+
+  x.family("framed_connections_open", "gauge", "Connections open now.");
+  x.sample("framed_connections_open", {}, load(sum.open));
+  x.family("framed_connections_max", "gauge", "The --max-conns limit.");
+  x.sample("framed_connections_max", {}, static_cast<std::uint64_t>(config.max_conns));
+  x.family("framed_connections_accepted_total", "counter", "Connections accepted and kept.");
+  x.sample("framed_connections_accepted_total", {}, load(sum.accepted));
+  x.family("framed_connections_refused_total", "counter",
+           "Connections accepted and closed at once, by reason.");
+  x.sample("framed_connections_refused_total", {{"reason", "max-conns"}},
+           load(sum.refused_max_conns));
+  x.sample("framed_connections_refused_total", {{"reason", "per-ip"}}, load(sum.refused_per_ip));
+  x.sample("framed_connections_refused_total", {{"reason", "proxy"}}, load(sum.refused_proxy));
+  x.sample("framed_connections_refused_total", {{"reason", "shed"}}, load(sum.refused_shed));
+  x.family("framed_timeouts_total", "counter",
+           "Connections closed by a timeout (idle, frame, PROXY header, TLS handshake).");
+  x.sample("framed_timeouts_total", {}, load(sum.timed_out));
+  x.family("framed_protocol_errors_total", "counter",
+           "Connections closed for a protocol error (an oversize length, a bad PROXY header).");
+  x.sample("framed_protocol_errors_total", {}, load(sum.protocol_errors));
+
+  x.family("framed_frames_received_total", "counter", "Frames received whole.");
+  x.sample("framed_frames_received_total", {}, load(sum.frames_received));
+  x.family("framed_frames_sent_total", "counter", "Frames whose last byte was written.");
+  x.sample("framed_frames_sent_total", {}, load(sum.frames_echoed));
+  x.family("framed_sent_bytes_total", "counter", "Bytes written to sockets.");
+  x.sample("framed_sent_bytes_total", {}, load(sum.bytes_echoed));
+  std::array<std::uint64_t, core::kFrameSizeBounds.size() + 1> sizes{};
+  for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = load(sum.frame_sizes[i]);
+  x.family("framed_frame_size_bytes", "histogram", "Payload sizes of the frames received whole.");
+  x.histogram("framed_frame_size_bytes", core::kFrameSizeBounds.data(), sizes.data(),
+              core::kFrameSizeBounds.size(), static_cast<double>(load(sum.payload_bytes_received)));
+
+  x.family("framed_worker_frames_received_total", "counter", "Frames received whole, per worker.");
+  runtime.for_each_counters([&](std::size_t index, const Counters& c) {
+    const std::string w = std::to_string(index);
+    x.sample("framed_worker_frames_received_total", {{"worker", w}}, load(c.frames_received));
+  });
+  return x.take();
+}
+
+}  // namespace framed::server
