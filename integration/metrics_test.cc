@@ -123,6 +123,9 @@ TEST_F(Metrics, ServesTheCountersInTheTextFormat) {
   EXPECT_EQ(sample(r.body, "framed_frame_size_bytes_bucket{le=\"16\"}"), 7) << r.body;
   EXPECT_NE(r.body.find("framed_build_info{version=\""), std::string::npos) << r.body;
   EXPECT_EQ(sample(r.body, "framed_draining"), 0) << r.body;
+  EXPECT_EQ(sample(r.body, "framed_reply_latency_seconds_count"), 7) << r.body;
+  EXPECT_GT(sample(r.body, "framed_worker_busy_seconds_total{worker=\"0\"}"), 0) << r.body;
+  EXPECT_GE(sample(r.body, "framed_connections_closed_total{reason=\"eof\"}"), 0) << r.body;
 }
 
 TEST_F(Metrics, PromtoolAcceptsTheExposition) {

@@ -67,7 +67,7 @@ Conn::~Conn() { ctx_.loop.timers().remove(timer_); }
 void Conn::start(bool outbound) {
   log(LogLevel::debug, "conn " + peer() + (outbound ? " connected" : " accepted"));
   if (ctx_.shutting_down) {
-    begin_close("server shutting down", LogLevel::debug);
+    begin_close(CloseReason::drain, "server shutting down", LogLevel::debug);
   } else if (ctx_.config.proxy_protocol && !outbound) {
     // With TLS too, the header comes first, in plain text (the TLS layer
     // lets it through); the handshake follows.
@@ -138,7 +138,8 @@ transport::Flow Conn::take_input(std::span<const std::byte> got) {
   if (used.error != DecodeError::none) {
     bump(ctx_.counters.protocol_errors);
     const auto length = session_.decoder().frame_length();
-    begin_close("protocol error: " + std::string(framed::to_string(used.error)) + " (length " +
+    begin_close(CloseReason::oversize,
+                "protocol error: " + std::string(framed::to_string(used.error)) + " (length " +
                     std::to_string(length) + " > limit " + std::to_string(ctx_.config.max_frame) +
                     ", header " + hex_header(length) + ") at stream offset " +
                     std::to_string(session_.decoder().error_offset()),
@@ -146,7 +147,8 @@ transport::Flow Conn::take_input(std::span<const std::byte> got) {
     return transport::Flow::stop;
   }
   if (state_ == State::draining && !session_.in_frame()) {
-    begin_close("server shutting down (frame in progress finished)", LogLevel::debug);
+    begin_close(CloseReason::drain, "server shutting down (frame in progress finished)",
+                LogLevel::debug);
     return transport::Flow::stop;
   }
   // The frame timer runs from the first byte of the frame now in progress;
@@ -167,11 +169,11 @@ void Conn::on_eof() {
     return;
   }
   if (state_ == State::lingering) {
-    close_now("closed: peer sent EOF while lingering", LogLevel::debug);
+    close_now(CloseReason::none, "closed: peer sent EOF while lingering", LogLevel::debug);
     return;
   }
   if (state_ == State::handshake) {
-    begin_close("peer closed during the TLS handshake", LogLevel::info);
+    begin_close(CloseReason::eof, "peer closed during the TLS handshake", LogLevel::info);
     return;
   }
   if (state_ == State::proxy_header) {
@@ -179,9 +181,10 @@ void Conn::on_eof() {
     // that sends nothing at all (a plain TCP check) is not an error.
     const ProxyError e = proxy_.finish();
     if (e == ProxyError::none) {
-      begin_close("peer closed before a PROXY header", LogLevel::debug);
+      begin_close(CloseReason::eof, "peer closed before a PROXY header", LogLevel::debug);
     } else {
-      begin_close("peer closed mid PROXY header (" + std::string(framed::to_string(e)) +
+      begin_close(CloseReason::truncated,
+                  "peer closed mid PROXY header (" + std::string(framed::to_string(e)) +
                       " at offset " + std::to_string(proxy_.error_offset()) + ")",
                   LogLevel::info);
     }
@@ -199,13 +202,16 @@ void Conn::on_eof() {
   }
   const std::uint64_t at = session_.decoder().offset();
   if (session_.in_frame()) {
-    begin_close("peer closed mid-frame at stream offset " + std::to_string(at), LogLevel::info);
+    begin_close(CloseReason::truncated,
+                "peer closed mid-frame at stream offset " + std::to_string(at), LogLevel::info);
   } else {
-    begin_close("peer closed", LogLevel::debug);
+    begin_close(CloseReason::eof, "peer closed", LogLevel::debug);
   }
 }
 
-void Conn::on_error(const net::SysError& error) { close_now(error.message(), LogLevel::info); }
+void Conn::on_error(const net::SysError& error) {
+  close_now(reason_of(error), error.message(), LogLevel::info);
+}
 
 void Conn::on_writable() {
   if (!flush()) return;
@@ -233,7 +239,8 @@ bool Conn::read_proxy_header(std::span<const std::byte>& got) {
   if (r.status == ProxyStatus::need_more) return true;
   if (r.status == ProxyStatus::error) {
     bump(ctx_.counters.protocol_errors);
-    begin_close("bad PROXY header: " + std::string(framed::to_string(proxy_.error())) +
+    begin_close(CloseReason::proxy_error,
+                "bad PROXY header: " + std::string(framed::to_string(proxy_.error())) +
                     " at offset " + std::to_string(proxy_.error_offset()),
                 LogLevel::warn);
     return false;
@@ -249,7 +256,7 @@ bool Conn::read_proxy_header(std::span<const std::byte>& got) {
     if (ctx_.limit.per_ip().enabled() && IpKey::of(h, key)) {
       // Counted by the client the header names, not by the proxy.
       if (!admit_client(ctx_, key, client)) {
-        begin_close("refused: over --max-conns-per-ip", LogLevel::debug);
+        begin_close(CloseReason::per_ip, "refused: over --max-conns-per-ip", LogLevel::debug);
         return false;
       }
       client_ = key;
@@ -302,8 +309,9 @@ Session::Consumed Conn::deliver(std::span<const std::byte> got) {
   Counters& counters = ctx_.counters;
   // A frame whose last byte is in: counted, and its size binned (the
   // owner's relaxed stores: no locked instruction per frame).
-  const auto received = [&counters](const Chunk& chunk) {
+  const auto received = [this, &counters](const Chunk& chunk) {
     if (!chunk.last) return;
+    note_arrival();
     bump(counters.frames_received);
     bump(counters.payload_bytes_received, chunk.frame_length);
     bump(counters.frame_sizes[frame_size_bucket(chunk.frame_length)]);
@@ -391,7 +399,7 @@ bool Conn::flush_batch() {
   const transport::Wrote w = ctx_.io.send(*socket_, batch.spans);
   batch.clear();
   if (!w.error.ok()) {
-    close_now(w.error.message(), LogLevel::info);
+    close_now(reason_of(w.error), w.error.message(), LogLevel::info);
     return false;
   }
   wrote(w.bytes, w.frames);
@@ -401,16 +409,61 @@ bool Conn::flush_batch() {
 bool Conn::flush() {
   const transport::Wrote w = ctx_.io.flush(*socket_);
   if (!w.error.ok()) {
-    close_now(w.error.message(), LogLevel::info);
+    close_now(reason_of(w.error), w.error.message(), LogLevel::info);
     return false;
   }
   wrote(w.bytes, w.frames);
   return true;
 }
 
+namespace {
+constexpr std::size_t kMaxArrivals = 64;
+}  // namespace
+
+void Conn::note_arrival() {
+  const loop::TimePoint at = now();
+  if (arrivals_.size() > arrivals_head_ && arrivals_.back().at == at) {
+    ++arrivals_.back().frames;
+  } else if (arrivals_.size() - arrivals_head_ >= kMaxArrivals) {
+    ++arrivals_.back().frames;
+  } else {
+    if (arrivals_head_ > 0 && arrivals_head_ == arrivals_.size()) {
+      arrivals_.clear();
+      arrivals_head_ = 0;
+    }
+    arrivals_.push_back({at, 1});
+  }
+}
+
+void Conn::note_replies(std::uint64_t frames) {
+  if (arrivals_head_ == arrivals_.size()) return;
+  // One clock reading per write, not per frame: the loop's time is that of
+  // its wake-up, and the write may come well after it.
+  const loop::TimePoint at = ctx_.loop.clock().now();
+  Counters& c = ctx_.counters;
+  while (frames > 0 && arrivals_head_ < arrivals_.size()) {
+    Arrival& a = arrivals_[arrivals_head_];
+    const std::uint64_t n = std::min(frames, a.frames);
+    const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(at - a.at).count()));
+    bump(c.latency[latency_bucket(ns)], n);
+    bump(c.latency_sum_ns, ns * n);
+    a.frames -= n;
+    frames -= n;
+    if (a.frames == 0) ++arrivals_head_;
+  }
+  if (arrivals_head_ == arrivals_.size()) {
+    arrivals_.clear();
+    arrivals_head_ = 0;
+  }
+}
+
 void Conn::wrote(std::size_t bytes, std::uint64_t frames) {
   if (bytes == 0) return;
-  if (frames > 0) bump(ctx_.counters.frames_echoed, frames);
+  if (frames > 0) {
+    bump(ctx_.counters.frames_echoed, frames);
+    note_replies(frames);
+  }
   bump(ctx_.counters.bytes_echoed, bytes);
   written_ += bytes;
   last_activity_ = now();
@@ -419,7 +472,7 @@ void Conn::wrote(std::size_t bytes, std::uint64_t frames) {
 
 void Conn::request_close(std::string_view why) {
   if (!open_phase() || destroying_) return;
-  begin_close(std::string(why), LogLevel::info);
+  begin_close(CloseReason::handler, std::string(why), LogLevel::info);
   mark_dirty();
 }
 
@@ -459,8 +512,9 @@ void Conn::observe_acks(std::size_t& unacked) {
   last_progress_ = now();
 }
 
-void Conn::begin_close(const std::string& why, LogLevel level) {
+void Conn::begin_close(CloseReason reason, const std::string& why, LogLevel level) {
   if (!open_phase()) return;
+  if (reason_ == CloseReason::none) reason_ = reason;
   state_ = State::closing;
   frame_open_ = false;
   paused_ = false;
@@ -486,7 +540,7 @@ void Conn::advance_close() {
   if (peer_eof_) {
     // Nothing unread: close() sends a FIN after whatever the kernel still
     // holds for the peer, and no reset.
-    close_now("closed", LogLevel::debug);
+    close_now(CloseReason::none, "closed", LogLevel::debug);
     return;
   }
   // The peer may still be sending. close() with unread input sends a reset,
@@ -499,12 +553,20 @@ void Conn::advance_close() {
   settle();
 }
 
-void Conn::force_close(const std::string& why, LogLevel level) {
-  if (state_ != State::closed) close_now(why, level);
+void Conn::force_close(CloseReason reason, const std::string& why, LogLevel level) {
+  if (state_ != State::closed) close_now(reason, why, level);
 }
 
-void Conn::close_now(const std::string& why, LogLevel level) {
+CloseReason Conn::reason_of(const net::SysError& error) noexcept {
+  if (error.code == ECONNRESET || error.code == EPIPE) return CloseReason::reset;
+  // Message-only errors (-1) come from the TLS layer.
+  return error.code == -1 ? CloseReason::tls : CloseReason::io_error;
+}
+
+void Conn::close_now(CloseReason reason, const std::string& why, LogLevel level) {
+  if (reason_ == CloseReason::none) reason_ = reason;
   log(level, "conn " + peer() + " " + why);
+  bump(ctx_.counters.closed[static_cast<std::size_t>(reason_)]);
   destroying_ = true;
   // A connection still awaiting its PROXY header was never opened.
   if (opened_) handler_->on_close(*this);
@@ -523,7 +585,7 @@ void Conn::begin_drain() {
   if (state_ == State::open && session_.in_frame()) {
     state_ = State::draining;  // Read on to the end of this frame only.
   } else {
-    begin_close("server shutting down", LogLevel::debug);
+    begin_close(CloseReason::drain, "server shutting down", LogLevel::debug);
     advance_close();
   }
   if (state_ != State::closed) settle();
@@ -567,7 +629,7 @@ void Conn::on_deadline() {
   observe_acks(unacked);
   if (state_ == State::lingering) {
     if (unacked == 0) {
-      close_now("closed: every echo delivered", LogLevel::debug);
+      close_now(CloseReason::none, "closed: every echo delivered", LogLevel::debug);
       return;
     }
     // Fault point: ask the kernel sooner (any interval is correct).
@@ -582,30 +644,35 @@ void Conn::on_deadline() {
     case Deadline::none:
     case Deadline::delivery_check: return;  // Not due (see above).
     case Deadline::linger_time:
-      close_now("closed: still undelivered " + ms_text(config.linger_time) +
+      close_now(CloseReason::none,
+                "closed: still undelivered " + ms_text(config.linger_time) +
                     " after closing began (--linger-time)",
                 LogLevel::info);
       return;
     case Deadline::linger_timeout:
-      close_now("closed: peer acknowledged nothing for " + ms_text(config.linger_timeout) +
+      close_now(CloseReason::none,
+                "closed: peer acknowledged nothing for " + ms_text(config.linger_timeout) +
                     " while closing",
                 LogLevel::info);
       return;
     case Deadline::proxy_header:
       bump(ctx_.counters.timed_out);
-      begin_close("PROXY header timeout: no complete header " + ms_text(config.proxy_timeout) +
+      begin_close(CloseReason::proxy_timeout,
+                  "PROXY header timeout: no complete header " + ms_text(config.proxy_timeout) +
                       " after the accept (" + std::to_string(proxy_.offset()) + " bytes of it)",
                   LogLevel::info);
       break;
     case Deadline::handshake:
       bump(ctx_.counters.timed_out);
-      begin_close("TLS handshake timeout: not finished " + ms_text(config.tls.handshake_timeout) +
+      begin_close(CloseReason::handshake_timeout,
+                  "TLS handshake timeout: not finished " + ms_text(config.tls.handshake_timeout) +
                       " after the accept",
                   LogLevel::info);
       break;
     case Deadline::frame:
       bump(ctx_.counters.timed_out);
-      begin_close("frame timeout: frame incomplete " + ms_text(config.frame_timeout) +
+      begin_close(CloseReason::frame_timeout,
+                  "frame timeout: frame incomplete " + ms_text(config.frame_timeout) +
                       " after its first byte (stream offset " +
                       std::to_string(session_.decoder().offset()) + ")",
                   LogLevel::info);
@@ -617,7 +684,8 @@ void Conn::on_deadline() {
       // echoes already written. If it really stopped reading, the linger
       // gives up after --linger-timeout.
       bump(ctx_.counters.timed_out);
-      begin_close("idle timeout " + ms_text(config.idle_timeout) + ": no bytes moved",
+      begin_close(CloseReason::idle,
+                  "idle timeout " + ms_text(config.idle_timeout) + ": no bytes moved",
                   LogLevel::info);
       break;
   }
@@ -690,7 +758,7 @@ void Conn::settle() {
   auto e = ctx_.io.update(*socket_, wants_read());
   if (FRAMED_BUGGIFY(0.001)) e = {"epoll_ctl", ENOMEM};  // Fault point: the backend refuses.
   if (!e.ok()) {
-    close_now(e.message(), LogLevel::error);
+    close_now(CloseReason::io_error, e.message(), LogLevel::error);
     return;
   }
   ctx_.loop.timers().schedule(timer_, next_deadline().when);

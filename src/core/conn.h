@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/close_reason.h"
 #include "core/context.h"
 #include "core/session.h"
 #include "framed/proxy.h"
@@ -106,7 +107,7 @@ class Conn final : public framed::Connection {
   // close now if none is.
   void begin_drain();
   // Closes now, whatever is owed (the drain timed out, the worker stops).
-  void force_close(const std::string& why, util::LogLevel level);
+  void force_close(CloseReason reason, const std::string& why, util::LogLevel level);
   // The connection holds a --max-conns-per-ip slot for `client` (taken by
   // the acceptor), which it gives back when it closes.
   void hold_client(const IpKey& client) noexcept { client_ = client; }
@@ -164,15 +165,24 @@ class Conn final : public framed::Connection {
   // Writes what the outbox holds. Returns false if the connection died.
   bool flush();
   void wrote(std::size_t bytes, std::uint64_t frames);
+  // A frame's last byte arrived (now()).
+  void note_arrival();
+  // `frames` replies were written: their latencies go to the histogram.
+  void note_replies(std::uint64_t frames);
   // Asks the kernel how much of our output the peer has acknowledged; moves
   // the activity and progress clocks if that grew. Sets `unacked` (SIZE_MAX
   // when the kernel cannot tell).
   void observe_acks(std::size_t& unacked);
   void mark_dirty();
-  void begin_close(const std::string& why, util::LogLevel level);
+  // Begins the close for `reason` (kept if a close already began).
+  void begin_close(CloseReason reason, const std::string& why, util::LogLevel level);
   // After a flush: moves a closing connection on (shutdown, linger, close).
   void advance_close();
-  void close_now(const std::string& why, util::LogLevel level);
+  // Closes at once; `reason` is kept if a close already began (a later step
+  // of that close passes CloseReason::none).
+  void close_now(CloseReason reason, const std::string& why, util::LogLevel level);
+  // The reason of a socket failure: a reset, the TLS layer, or other.
+  static CloseReason reason_of(const net::SysError& error) noexcept;
   // Tracks backpressure, brings the transport's interest up to date, then
   // the deadline.
   void settle();
@@ -196,10 +206,23 @@ class Conn final : public framed::Connection {
   transport::Socket* socket_;             // Null once closed.
   std::size_t slot_;
   State state_ = State::open;
+  CloseReason reason_ = CloseReason::none;  // Why the close began.
   Session session_;
   ProxyParser proxy_;
   loop::TimerQueue::Id timer_;
-  std::optional<IpKey> client_;       // The --max-conns-per-ip slot held, if any.
+  std::optional<IpKey> client_;  // The --max-conns-per-ip slot held, if any.
+  // Frames received and not yet replied to, as runs of frames that arrived
+  // at the same loop time, oldest first (from arrivals_head_): each frame
+  // written pairs with the oldest, for the latency histogram. Bounded: past
+  // kMaxArrivals runs, newer frames join the newest run (a handler that
+  // does not reply once per frame makes the figure approximate, never the
+  // memory grow).
+  struct Arrival {
+    loop::TimePoint at;
+    std::uint64_t frames;
+  };
+  std::vector<Arrival> arrivals_;
+  std::size_t arrivals_head_ = 0;
   std::vector<std::byte> frame_buf_;  // Delivery::frames: the frame so far.
   // Input read but not yet delivered: the handler's output reached the
   // backlog cap mid-read. At most one read (two with a completion

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/close_reason.h"
+
 namespace framed::core {
 
 // The frame size histogram's upper bounds (bytes): 16, then every power of
@@ -22,6 +24,18 @@ constexpr std::size_t frame_size_bucket(std::uint32_t length) noexcept {
   if (length <= 16) return 0;
   const auto k = static_cast<std::size_t>((std::bit_width(length - 1U) - 3) / 2);
   return k < kFrameSizeBounds.size() ? k : kFrameSizeBounds.size();
+}
+
+// The reply latency histogram's upper bounds, in seconds: from a frame's
+// last byte in (the loop's wake-up that brought it) to its reply's last
+// byte written.
+inline constexpr std::array<double, 12> kLatencyBounds = {
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+
+constexpr std::size_t latency_bucket(std::uint64_t ns) noexcept {
+  std::size_t i = 0;
+  while (i < kLatencyBounds.size() && static_cast<double>(ns) > kLatencyBounds[i] * 1e9) ++i;
+  return i;
 }
 
 struct Counters {
@@ -46,6 +60,12 @@ struct Counters {
   std::atomic<std::uint64_t> frames_received{0};
   std::atomic<std::uint64_t> payload_bytes_received{0};
   std::array<std::atomic<std::uint64_t>, kFrameSizeBounds.size() + 1> frame_sizes{};
+  // Frames replied to (counted at the reply's last byte written), binned by
+  // latency (kLatencyBounds), and their latencies' sum in nanoseconds.
+  std::array<std::atomic<std::uint64_t>, kLatencyBounds.size() + 1> latency{};
+  std::atomic<std::uint64_t> latency_sum_ns{0};
+  // Connections closed, by why their close began (CloseReason).
+  std::array<std::atomic<std::uint64_t>, kCloseReasons> closed{};
 };
 
 // The owner's increment of its own counter: no other thread writes it, so a

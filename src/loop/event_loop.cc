@@ -48,10 +48,20 @@ int EventLoop::wait_timeout() const noexcept {
 }
 
 net::SysError EventLoop::run_once() {
-  update_time();
+  // Busy time: from the end of a wait to the start of the next turn (the
+  // I/O, the timers, and what the last turn's tasks did), read from the
+  // two clock readings a turn takes anyway.
+  const TimePoint start = update_time();
+  if (woke_ != TimePoint{} && start > woke_) {
+    busy_ns_.store(
+        busy_ns_.load(std::memory_order_relaxed) +
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(start - woke_).count()),
+        std::memory_order_relaxed);
+  }
   run_posted();
   if (const auto e = io_.poll(wait_timeout()); !e.ok()) return e;
-  update_time();
+  woke_ = update_time();
   io_.dispatch();
   timers_.run_due(now_);
   return {};

@@ -83,6 +83,12 @@ class EventLoop {
   // to wait for.
   [[nodiscard]] int wait_timeout() const noexcept;
 
+  // Nanoseconds the loop has spent not waiting (handling I/O, timers and
+  // tasks), in loop time. Any thread (only the loop's writes it).
+  [[nodiscard]] std::uint64_t busy_ns() const noexcept {
+    return busy_ns_.load(std::memory_order_relaxed);
+  }
+
  private:
   void run_posted();
 
@@ -94,6 +100,8 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> running_;  // Swapped with posted_.
   std::atomic<bool> has_posted_{false};
+  TimePoint woke_{};  // When the last wait returned.
+  std::atomic<std::uint64_t> busy_ns_{0};
 };
 
 }  // namespace framed::loop

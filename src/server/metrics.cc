@@ -38,8 +38,12 @@ std::string render_metrics(const Runtime& runtime) {
     add(sum.open, c.open);
     add(sum.frames_received, c.frames_received);
     add(sum.payload_bytes_received, c.payload_bytes_received);
-    for (std::size_t i = 0; i < c.frame_sizes.size(); ++i)
+    for (std::size_t i = 0; i < c.frame_sizes.size(); ++i) {
       add(sum.frame_sizes[i], c.frame_sizes[i]);
+    }
+    for (std::size_t i = 0; i < c.closed.size(); ++i) add(sum.closed[i], c.closed[i]);
+    for (std::size_t i = 0; i < c.latency.size(); ++i) add(sum.latency[i], c.latency[i]);
+    add(sum.latency_sum_ns, c.latency_sum_ns);
   });
 
   ops::Exposition x;
@@ -68,6 +72,14 @@ std::string render_metrics(const Runtime& runtime) {
   x.sample("framed_connections_refused_total", {{"reason", "per-ip"}}, load(sum.refused_per_ip));
   x.sample("framed_connections_refused_total", {{"reason", "proxy"}}, load(sum.refused_proxy));
   x.sample("framed_connections_refused_total", {{"reason", "shed"}}, load(sum.refused_shed));
+  x.family("framed_connections_closed_total", "counter",
+           "Connections closed, by why their close began.");
+  for (std::size_t i = 1; i < core::kCloseReasons; ++i) {
+    const auto reason = static_cast<core::CloseReason>(i);
+    x.sample("framed_connections_closed_total", {{"reason", core::to_string(reason)}},
+             load(sum.closed[i]));
+  }
+  x.sample("framed_connections_closed_total", {{"reason", "other"}}, load(sum.closed[0]));
   x.family("framed_timeouts_total", "counter",
            "Connections closed by a timeout (idle, frame, PROXY header, TLS handshake).");
   x.sample("framed_timeouts_total", {}, load(sum.timed_out));
@@ -87,10 +99,25 @@ std::string render_metrics(const Runtime& runtime) {
   x.histogram("framed_frame_size_bytes", core::kFrameSizeBounds.data(), sizes.data(),
               core::kFrameSizeBounds.size(), static_cast<double>(load(sum.payload_bytes_received)));
 
+  std::array<std::uint64_t, core::kLatencyBounds.size() + 1> latency{};
+  for (std::size_t i = 0; i < latency.size(); ++i) latency[i] = load(sum.latency[i]);
+  x.family("framed_reply_latency_seconds", "histogram",
+           "From a frame's last byte in (the wake-up that brought it) to its reply's last byte "
+           "written: the echo's latency inside the server, backpressure included.");
+  x.histogram("framed_reply_latency_seconds", core::kLatencyBounds.data(), latency.data(),
+              core::kLatencyBounds.size(), static_cast<double>(load(sum.latency_sum_ns)) / 1e9);
+
   x.family("framed_worker_frames_received_total", "counter", "Frames received whole, per worker.");
   runtime.for_each_counters([&](std::size_t index, const Counters& c) {
     const std::string w = std::to_string(index);
     x.sample("framed_worker_frames_received_total", {{"worker", w}}, load(c.frames_received));
+  });
+  x.family("framed_worker_busy_seconds_total", "counter",
+           "Time each worker's loop spent handling events rather than waiting: its rate is "
+           "the loop's utilisation (1 = saturated).");
+  runtime.for_each_busy([&](std::size_t index, std::uint64_t ns) {
+    x.sample("framed_worker_busy_seconds_total", {{"worker", std::to_string(index)}},
+             static_cast<double>(ns) / 1e9);
   });
   return x.take();
 }

@@ -102,6 +102,11 @@ class Runtime {
   void for_each_counters(F&& f) const {
     for (const auto& w : workers_) f(w->worker_index(), w->counters());
   }
+  // Any thread: each worker's busy time (Worker::busy_ns()).
+  template <class F>
+  void for_each_busy(F&& f) const {
+    for (const auto& w : workers_) f(w->worker_index(), w->busy_ns());
+  }
   [[nodiscard]] const ServerOptions& config() const noexcept { return config_; }
 
  private:

@@ -32,8 +32,9 @@ Worker::~Worker() {
     cancel_outbound("the server is gone");
     loop_->run_pending();  // Their on_connect_error, and what else waits.
   }
-  table_.for_each(
-      [](core::Conn& c) { c.force_close("closed: worker destroyed", LogLevel::debug); });
+  table_.for_each([](core::Conn& c) {
+    c.force_close(core::CloseReason::stopped, "closed: worker destroyed", LogLevel::debug);
+  });
   table_.collect();
   acceptor_.reset();
   if (loop_ && drain_timer_.valid()) loop_->timers().remove(drain_timer_);
@@ -110,7 +111,9 @@ void Worker::teardown() {
   // them), while every connection still exists.
   loop_->run_pending();
   cut_ += table_.size();
-  table_.for_each([](core::Conn& c) { c.force_close("closed: worker stopping", LogLevel::debug); });
+  table_.for_each([](core::Conn& c) {
+    c.force_close(core::CloseReason::stopped, "closed: worker stopping", LogLevel::debug);
+  });
   core::Conn::process_dirty(*ctx_);
   table_.collect();
   io_->finish();
@@ -176,7 +179,9 @@ void Worker::drain_expired() {
                             " connection(s)");
   }
   cut_ += table_.size();
-  table_.for_each([](core::Conn& c) { c.force_close("drain timeout", LogLevel::debug); });
+  table_.for_each([](core::Conn& c) {
+    c.force_close(core::CloseReason::drain_timeout, "drain timeout", LogLevel::debug);
+  });
   done_ = true;
   io_->wake();
 }
@@ -201,7 +206,7 @@ void Worker::on_accepted(transport::Socket& s, const net::Endpoint& peer) {
   auto e = io_->open(s);
   if (FRAMED_BUGGIFY(0.02)) e = {"epoll_ctl", ENOMEM};  // Fault point: registration fails.
   if (!e.ok()) {
-    c.force_close(e.message(), LogLevel::error);
+    c.force_close(core::CloseReason::io_error, e.message(), LogLevel::error);
     return;
   }
   c.start();

@@ -103,6 +103,8 @@ class Worker final : public framed::Loop, private transport::Sink {
 
   [[nodiscard]] const Counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::size_t worker_index() const noexcept { return index_; }
+  // Time its loop has spent busy (not waiting), in nanoseconds. Any thread.
+  [[nodiscard]] std::uint64_t busy_ns() const noexcept { return loop_ ? loop_->busy_ns() : 0; }
   // Connections this worker closed at the drain's end or at an exit,
   // whatever they still owed. Read once run() has returned.
   [[nodiscard]] std::size_t cut() const noexcept { return cut_; }
