@@ -15,7 +15,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -240,6 +242,88 @@ TEST_F(Metrics, HostileRequestsGetAnAnswerAndTheFramePathGoesOn) {
   ASSERT_NO_FATAL_FAILURE(echo_frames(10));
   EXPECT_EQ(::kill(server.pid(), 0), 0) << server.stderr_text();
 }
+
+// --log-format json during the 50x100 stress, on each transport: every line
+// is a JSON object jq reads, with the fields each event promises, and the
+// closes the log reports by reason are the ones the metrics count.
+class JsonLogs : public BackendTest {};
+
+TEST_P(JsonLogs, EveryLineParsesAndTheClosesMatchTheCounters) {
+  const std::string jq = find_program("jq");
+  if (jq.empty()) GTEST_SKIP() << "jq is not installed (scripts/setup.sh installs it)";
+  ServerProcess server;
+  SpawnOptions o;
+  o.args = {"--port",       "0",    "--metrics",   "127.0.0.1:0",
+            "--log-format", "json", "--log-level", "debug"};
+  o.args.insert(o.args.end(), GetParam().args.begin(), GetParam().args.end());
+  std::string error;
+  ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, o, error)) << error;
+  ASSERT_TRUE(server.wait_for_log("\"event\":\"metrics_listening\"", 5s)) << server.stderr_text();
+  std::smatch m;
+  const std::string head = server.stderr_text();
+  ASSERT_TRUE(std::regex_search(head, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/")));
+  const auto metrics_port = static_cast<std::uint16_t>(std::stoi(m[1]));
+  std::string out;
+  std::string err;
+  const auto st = run_to_exit(FRAMED_STRESS_PATH,
+                              {"--port", std::to_string(server.port()), "--clients", "50",
+                               "--frames", "100", "--seed", "11"},
+                              out, err, 120s);
+  ASSERT_TRUE(st.exited && st.code == 0) << out << err;
+  // Every connection closed (the last closes linger until their peers' EOF).
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = get(metrics_port, "/metrics").body;
+    if (sample(metrics, "framed_connections_open") == 0) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  ASSERT_EQ(sample(metrics, "framed_connections_open"), 0) << metrics;
+  server.send_signal(SIGTERM);
+  ASSERT_TRUE(server.wait_exit(10s).has_value());
+  const std::string log = server.stderr_text();
+  // jq reads every line (one fails: jq exits non-zero).
+  ASSERT_TRUE(run_to_exit(jq, {"-e", "-c", "."}, out, err, 30s, log).code == 0) << err;
+  // Each line has time (RFC 3339, UTC), level, event and msg; each event
+  // about a connection has its peer, id and worker.
+  const auto st2 = run_to_exit(
+      jq,
+      {"-r",
+       "select((.time | "
+       "test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\\\.[0-9]{3}Z$\")"
+       " | not) or (.level | type) != \"string\" or (.event | type) != \"string\" or "
+       "(.msg | type) != \"string\" or ((.event == \"closed\" or .event == \"closing\" or "
+       ".event == \"accepted\") and ((.peer | type) != \"string\" or (.conn | type) != "
+       "\"number\" or (.worker | type) != \"number\"))) | \"bad: \" + tostring"},
+      out, err, 30s, log);
+  ASSERT_EQ(st2.code, 0) << err;
+  EXPECT_EQ(out, "") << "lines without the promised fields";
+  // The closes by reason, from the log and from the metrics.
+  run_to_exit(jq, {"-r", "select(.event == \"closed\") | .reason"}, out, err, 30s, log);
+  std::map<std::string, int> logged;
+  std::stringstream reasons(out);
+  std::string reason;
+  int total = 0;
+  while (std::getline(reasons, reason)) {
+    ++logged[reason];
+    ++total;
+  }
+  EXPECT_GE(total, 50) << out;
+  double counted = 0;
+  std::stringstream lines(metrics);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("framed_connections_closed_total{")) {
+      counted += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  EXPECT_EQ(counted, total) << metrics;
+  for (const auto& [r, n] : logged) {
+    EXPECT_EQ(sample(metrics, "framed_connections_closed_total{reason=\"" + r + "\"}"), n) << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, JsonLogs, ::testing::ValuesIn(transport_cases()),
+                         backend_case_name);
 
 TEST(MetricsCommandLine, BadAddressesAndTakenPortsExitWithTheReason) {
   std::string out;

@@ -15,6 +15,7 @@ packages=(
   python3                               # scripts/mutation
   haproxy                               # integration/haproxy_test.cc (PROXY protocol)
   prometheus                            # integration/metrics_test.cc (a real scrape; promtool)
+  jq                                    # JSON logs and the Grafana dashboard, checked in tests
   help2man dpkg-dev                     # man pages, the .deb's computed Depends
   doxygen                               # the API reference (cmake --build ... --target docs)
 )

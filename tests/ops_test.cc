@@ -11,6 +11,7 @@
 #include "ops/exposition.h"
 #include "ops/http_request.h"
 #include "ops/metrics_http.h"
+#include "util/log.h"
 
 namespace framed::ops {
 namespace {
@@ -145,6 +146,28 @@ TEST(HttpResponses, HeadersFramingAndHead) {
   const std::string head = render_response(r, true);
   EXPECT_NE(head.find("Content-Length: 18\r\n"), std::string::npos);
   EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;
+}
+
+TEST(JsonLog, StringsAreEscapedAndAlwaysValidUtf8) {
+  std::string out;
+  util::append_json_escaped(out, "a\"b\\c\nd\te\x01\x7f");
+  EXPECT_EQ(out, "a\\\"b\\\\c\\nd\\te\\u0001\\u007f");
+  out.clear();
+  util::append_json_escaped(
+      out, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");  // e-acute, euro, an emoji
+  EXPECT_EQ(out, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  out.clear();
+  // A lone continuation byte, a truncated sequence, an overlong form, a
+  // surrogate: each byte that is not UTF-8 becomes U+FFFD.
+  util::append_json_escaped(out, "\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80");
+  EXPECT_EQ(out, "\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd");
+}
+
+TEST(JsonLog, AnEventCarriesItsFieldsInOrder) {
+  util::LogEvent e("closing");
+  e.text("peer", "127.0.0.1:5000").number("conn", 7).text("why", "say \"hi\"");
+  EXPECT_EQ(e.name(), "closing");
+  EXPECT_EQ(e.fields(), ",\"peer\":\"127.0.0.1:5000\",\"conn\":7,\"why\":\"say \\\"hi\\\"\"");
 }
 
 }  // namespace

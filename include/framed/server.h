@@ -81,6 +81,10 @@ enum class Backend : std::uint8_t { poll, epoll, io_uring, automatic };
 
 /// Log verbosity; logs go to stderr, one line per event.
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+/// How log lines are written: text (the default, for people), or one JSON
+/// object per line with time, level, event, message and the event's fields
+/// (peer, conn, worker, reason, ...), for log pipelines.
+enum class LogFormat { text, json };
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  ///< Address or name to listen on.
@@ -144,6 +148,8 @@ struct ServerOptions {
   std::size_t workers = 1;  ///< At least 1.
   /// serve() only: the process's log level (see set_log_level()).
   LogLevel log_level = LogLevel::info;
+  /// serve() only: the process's log format (see set_log_format()).
+  LogFormat log_format = LogFormat::text;
   /// The server's name in its start-up log line.
   std::string name = "framed-server";
   /// PROXY protocol (spec/PROXY.md): every connection must begin with a v1
@@ -572,6 +578,9 @@ class Server {
 /// Sets the level of the process's one log (stderr, one line per event).
 /// Call it before starting a server.
 void set_log_level(LogLevel level) noexcept;
+/// Sets the process's log format; like set_log_level(), before any server
+/// starts.
+void set_log_format(LogFormat format) noexcept;
 
 /// The program-level wrapper: sets the log level, raises RLIMIT_NOFILE to
 /// fit max_conns (or lowers the limit, with a warning), takes the socket

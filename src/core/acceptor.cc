@@ -52,10 +52,14 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
     // the log; the count says how many were refused since the last one.
     ++strangers_unlogged_;
     if (now - last_stranger_log_ >= kRefuseLogInterval) {
-      log(LogLevel::warn, "conn " + peer.to_string() +
-                              " refused: not in --proxy-from, so it may not send a PROXY " +
-                              "header (" + std::to_string(strangers_unlogged_) +
-                              " such refusal(s))");
+      log(LogLevel::warn,
+          "conn " + peer.to_string() +
+              " refused: not in --proxy-from, so it may not send a PROXY header (" +
+              std::to_string(strangers_unlogged_) + " such refusal(s))",
+          util::LogEvent("refused")
+              .text("peer", peer.to_string())
+              .text("reason", "proxy")
+              .number("refused", strangers_unlogged_));
       last_stranger_log_ = now;
       strangers_unlogged_ = 0;
     }
@@ -68,9 +72,14 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
     bump(ctx_.counters.refused_max_conns);
     ++refusals_unlogged_;
     if (now - last_refuse_log_ >= kRefuseLogInterval) {
-      log(LogLevel::warn, "connection limit " + std::to_string(ctx_.config.max_conns) +
-                              " reached: refused " + std::to_string(refusals_unlogged_) +
-                              " connection(s)");
+      log(LogLevel::warn,
+          "connection limit " + std::to_string(ctx_.config.max_conns) + " reached: refused " +
+              std::to_string(refusals_unlogged_) + " connection(s)",
+          util::LogEvent("refused")
+              .text("peer", peer.to_string())
+              .text("reason", "max-conns")
+              .number("limit", ctx_.config.max_conns)
+              .number("refused", refusals_unlogged_));
       last_refuse_log_ = now;
       refusals_unlogged_ = 0;
     }
@@ -98,10 +107,16 @@ bool admit_client(Context& ctx, const IpKey& key, const std::string& who) {
   // One line a second per client at most: a client looping on connect
   // cannot flood the log, and each client over the limit is named.
   if (r.log) {
-    log(LogLevel::warn, "conn " + who + " refused: " + key.text() + " holds " +
-                            std::to_string(limit.max()) +
-                            " connection(s), the --max-conns-per-ip limit (" +
-                            std::to_string(r.unlogged) + " refusal(s) of it since the last line)");
+    log(LogLevel::warn,
+        "conn " + who + " refused: " + key.text() + " holds " + std::to_string(limit.max()) +
+            " connection(s), the --max-conns-per-ip limit (" + std::to_string(r.unlogged) +
+            " refusal(s) of it since the last line)",
+        util::LogEvent("refused")
+            .text("peer", who)
+            .text("reason", "per-ip")
+            .text("client", key.text())
+            .number("limit", limit.max())
+            .number("refused", r.unlogged));
   }
   return false;
 }

@@ -65,7 +65,10 @@ Conn::Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_
 Conn::~Conn() { ctx_.loop.timers().remove(timer_); }
 
 void Conn::start(bool outbound) {
-  log(LogLevel::debug, "conn " + peer() + (outbound ? " connected" : " accepted"));
+  if (util::log_enabled(LogLevel::debug)) {
+    log(LogLevel::debug, "conn " + peer() + (outbound ? " connected" : " accepted"),
+        event(outbound ? "connected" : "accepted"));
+  }
   if (ctx_.shutting_down) {
     begin_close(CloseReason::drain, "server shutting down", LogLevel::debug);
   } else if (ctx_.config.proxy_protocol && !outbound) {
@@ -522,7 +525,10 @@ void Conn::begin_close(CloseReason reason, const std::string& why, LogLevel leve
   eof_deferred_ = false;
   closing_since_ = now();
   last_progress_ = now();
-  log(level, "conn " + peer() + " closing: " + why);
+  if (util::log_enabled(level)) {
+    log(level, "conn " + peer() + " closing: " + why,
+        event("closing").text("reason", to_string(reason_)).text("why", why));
+  }
 }
 
 void Conn::advance_close() {
@@ -565,7 +571,10 @@ CloseReason Conn::reason_of(const net::SysError& error) noexcept {
 
 void Conn::close_now(CloseReason reason, const std::string& why, LogLevel level) {
   if (reason_ == CloseReason::none) reason_ = reason;
-  log(level, "conn " + peer() + " " + why);
+  if (util::log_enabled(level)) {
+    log(level, "conn " + peer() + " " + why,
+        event("closed").text("reason", to_string(reason_)).text("why", why));
+  }
   bump(ctx_.counters.closed[static_cast<std::size_t>(reason_)]);
   destroying_ = true;
   // A connection still awaiting its PROXY header was never opened.
@@ -578,6 +587,13 @@ void Conn::close_now(CloseReason reason, const std::string& why, LogLevel level)
   ctx_.limit.release();
   if (client_) ctx_.limit.per_ip().release(*client_);
   ctx_.table.release(*this);  // Freed at the end of the loop's turn.
+}
+
+util::LogEvent Conn::event(std::string_view name) const {
+  util::LogEvent e(name);
+  e.text("peer", peer()).number("conn", id());
+  e.number("worker", id() % std::max<std::size_t>(ctx_.config.workers, 1));
+  return e;
 }
 
 void Conn::begin_drain() {

@@ -181,6 +181,8 @@ class Conn final : public framed::Connection {
   // Closes at once; `reason` is kept if a close already began (a later step
   // of that close passes CloseReason::none).
   void close_now(CloseReason reason, const std::string& why, util::LogLevel level);
+  // A log event about this connection: its peer, id and worker.
+  [[nodiscard]] util::LogEvent event(std::string_view name) const;
   // The reason of a socket failure: a reset, the TLS layer, or other.
   static CloseReason reason_of(const net::SysError& error) noexcept;
   // Tracks backpressure, brings the transport's interest up to date, then

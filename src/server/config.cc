@@ -56,6 +56,9 @@ options:
                         connections, or auto for one per online CPU (default 1);
                         --max-conns stays one global limit
   --log-level L         debug, info, warn, error or off (default info)
+  --log-format F        text (default) or json: one JSON object per line
+                        with time, level, event, msg and the event's fields
+                        (peer, conn, worker, reason, ...)
   --proxy-protocol      every connection must begin with a PROXY protocol
                         header (v1 or v2, as HAProxy's send-proxy and
                         send-proxy-v2 write it); logs then name the client
@@ -233,6 +236,12 @@ ParseOutcome parse_args(int argc, const char* const* argv, Config& config, std::
          const auto l = util::parse_log_level(v);
          if (l) config.log_level = *l;
          return l.has_value();
+       }},
+      {"--log-format", "text or json",
+       [&](std::string_view v) {
+         if (v == "text") config.log_format = LogFormat::text;
+         if (v == "json") config.log_format = LogFormat::json;
+         return v == "text" || v == "json";
        }},
   };
 

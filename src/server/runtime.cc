@@ -223,7 +223,34 @@ void Runtime::log_counters(const char* when) const {
            (config_.max_conns_per_ip > 0 ? ", refused per ip " + value(&Counters::refused_per_ip)
                                          : std::string());
   };
-  log(LogLevel::info, line(std::string("counters (") + when + "): ", total));
+  // The JSON form carries each counter as a number, and the closes by
+  // reason (the text line keeps its words, which scripts read).
+  util::LogEvent event("counters");
+  event.text("when", when);
+  const auto number = [&](std::string_view key, std::atomic<std::uint64_t> Counters::*field) {
+    std::uint64_t sum = 0;
+    for (const auto& w : workers_) sum += (w->counters().*field).load(std::memory_order_relaxed);
+    event.number(key, sum);
+  };
+  number("accepted", &Counters::accepted);
+  number("refused", &Counters::refused);
+  number("refused_per_ip", &Counters::refused_per_ip);
+  number("timed_out", &Counters::timed_out);
+  number("protocol_errors", &Counters::protocol_errors);
+  number("frames_received", &Counters::frames_received);
+  number("frames_sent", &Counters::frames_echoed);
+  number("bytes_sent", &Counters::bytes_echoed);
+  number("open", &Counters::open);
+  for (std::size_t i = 0; i < core::kCloseReasons; ++i) {
+    std::uint64_t sum = 0;
+    for (const auto& w : workers_) sum += w->counters().closed[i].load(std::memory_order_relaxed);
+    if (sum > 0) {
+      std::string key = "closed_" + std::string(core::to_string(static_cast<core::CloseReason>(i)));
+      std::replace(key.begin(), key.end(), '-', '_');
+      event.number(key, sum);
+    }
+  }
+  log(LogLevel::info, line(std::string("counters (") + when + "): ", total), event);
   if (workers_.size() > 1 && util::log_enabled(LogLevel::debug)) {
     for (const auto& w : workers_) {
       const Counters& c = w->counters();

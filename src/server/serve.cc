@@ -66,6 +66,7 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler,
           const ServeOptions& program) {
   ServerOptions config = options;
   util::set_log_level(config.log_level);
+  util::set_log_format(config.log_format);
   const char* name = config.name.c_str();
   const bool quiet = config.log_level == LogLevel::off;
   if (config.backend == Backend::io_uring && !loop::uring_built()) {
@@ -169,7 +170,11 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler,
       const std::string draining = "draining " + std::to_string(runtime.open()) +
                                    " connection(s) within " +
                                    std::to_string(config.drain_timeout.count()) + "ms";
-      log(LogLevel::info, "shutting down: listener closed, " + draining);
+      log(LogLevel::info, "shutting down: listener closed, " + draining,
+          util::LogEvent("draining")
+              .number("open", runtime.open())
+              .number("drain_timeout_ms",
+                      static_cast<std::uint64_t>(config.drain_timeout.count())));
       // systemd shows the unit as deactivating from here on, and knows the
       // exit that follows is the drain ending rather than a crash.
       if (const auto e = notifier.send("STOPPING=1\nSTATUS=" + draining); !e.ok()) {

@@ -179,10 +179,17 @@ Error Server::start() {
                ? ", TLS " + config.tls.min_version + "+" +
                      (config.tls.client_ca_file.empty() ? std::string()
                                                         : std::string(" with client certificates"))
-               : std::string()));
+               : std::string()),
+      util::LogEvent("listening")
+          .text("address", m.bound.to_string())
+          .text("backend", loop::to_string(config.backend))
+          .number("workers", config.workers)
+          .number("max_conns", config.max_conns)
+          .text("tls", config.tls.enabled() ? "on" : "off"));
   if (config.metrics) {
     log(LogLevel::info,
-        "metrics on http://" + m.metrics_bound.to_string() + "/metrics (and /healthz)");
+        "metrics on http://" + m.metrics_bound.to_string() + "/metrics (and /healthz)",
+        util::LogEvent("metrics_listening").text("address", m.metrics_bound.to_string()));
   }
   return {};
 }
@@ -273,5 +280,6 @@ std::size_t Server::open_connections() const noexcept {
 }
 
 void set_log_level(LogLevel level) noexcept { util::set_log_level(level); }
+void set_log_format(LogFormat format) noexcept { util::set_log_format(format); }
 
 }  // namespace framed
