@@ -126,6 +126,10 @@ TEST_F(Metrics, ServesTheCountersInTheTextFormat) {
   EXPECT_NE(r.body.find("framed_build_info{version=\""), std::string::npos) << r.body;
   EXPECT_EQ(sample(r.body, "framed_draining"), 0) << r.body;
   EXPECT_EQ(sample(r.body, "framed_reply_latency_seconds_count"), 7) << r.body;
+  EXPECT_GT(sample(r.body, "framed_received_bytes_total"), 7 * 4) << r.body;
+  EXPECT_EQ(sample(r.body, "framed_received_bytes_total"),
+            sample(r.body, "framed_sent_bytes_total"))
+      << "an echo sends what it received";
   EXPECT_GT(sample(r.body, "framed_worker_busy_seconds_total{worker=\"0\"}"), 0) << r.body;
   EXPECT_GE(sample(r.body, "framed_connections_closed_total{reason=\"eof\"}"), 0) << r.body;
 }
@@ -322,7 +326,7 @@ TEST_P(JsonLogs, EveryLineParsesAndTheClosesMatchTheCounters) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, JsonLogs, ::testing::ValuesIn(transport_cases()),
+INSTANTIATE_TEST_SUITE_P(Backends, JsonLogs, ::testing::ValuesIn(backend_cases()),
                          backend_case_name);
 
 TEST(MetricsCommandLine, BadAddressesAndTakenPortsExitWithTheReason) {

@@ -148,6 +148,42 @@ TEST(MetricsCounts, ReplyLatencyRunsFromTheFramesArrivalToItsReplyWritten) {
   EXPECT_EQ(all, 2U);
 }
 
+// Answers each frame with a reply far larger than the socket takes at once.
+class Flood final : public FrameHandler {
+ public:
+  void on_frame(Connection& c, std::span<const std::byte> /*payload*/) override {
+    c.send_frame(std::vector<std::byte>(1U << 20U, std::byte{0x42}));
+  }
+};
+
+TEST(MetricsCounts, PendingOutputIsWhatTheKernelHasNotTakenYet) {
+  Rig rig(options(), nullptr, {}, [](Loop&) { return std::make_unique<Flood>(); });
+  const auto c = connect(rig);
+  const auto f = frame("go");
+  ASSERT_EQ(rig.net().peer_send(c, f), f.size());
+  rig.settle();
+  const std::uint64_t reply = (1U << 20U) + 4;
+  const auto& gauge = rig.worker().counters().pending_bytes;
+  ASSERT_LT(rig.net().conn(c).written, reply);
+  EXPECT_EQ(gauge.load(), reply - rig.net().conn(c).written);
+  // The peer reads; the server writes the rest as room comes.
+  std::uint64_t got = 0;
+  for (int i = 0; i < 100 && got < reply; ++i) {
+    got += rig.read_all(c).size();
+    rig.settle();
+    EXPECT_EQ(gauge.load(), reply - rig.net().conn(c).written);
+  }
+  EXPECT_EQ(got, reply);
+  EXPECT_EQ(gauge.load(), 0U);
+  // A connection closed with output still owed takes its share away.
+  ASSERT_EQ(rig.net().peer_send(c, f), f.size());
+  rig.settle();
+  EXPECT_GT(gauge.load(), 0U);
+  rig.net().peer_reset(c);
+  rig.settle();
+  EXPECT_EQ(gauge.load(), 0U);
+}
+
 TEST(MetricsCounts, AnImmediateEchoHasNoLatencyOnTheManualClock) {
   Rig rig(options());
   const auto c = connect(rig);

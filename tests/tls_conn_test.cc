@@ -498,6 +498,9 @@ TEST_P(Refused, MutualTlsRefusesAndLogsOnce) {
   }
   EXPECT_EQ(lines, 1U);
   EXPECT_EQ(rig.worker().counters().frames_echoed.load(), 0U);
+  // Counted as refused by TLS (framed_connections_refused_total{reason="tls"}).
+  EXPECT_EQ(rig.worker().counters().refused_tls.load(), 1U);
+  EXPECT_EQ(rig.worker().counters().refused.load(), 1U);
 }
 
 // A refused handshake fails with several OpenSSL errors at once; the worker

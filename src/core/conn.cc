@@ -98,6 +98,7 @@ bool Conn::wants_read() const noexcept {
 
 transport::Flow Conn::on_input(std::span<const std::byte> got) {
   last_activity_ = now();
+  bump(ctx_.counters.bytes_received, got.size());
   // Input follows the handshake at once when the client's first data
   // came with its last handshake message.
   check_secured();
@@ -213,6 +214,10 @@ void Conn::on_eof() {
 }
 
 void Conn::on_error(const net::SysError& error) {
+  if (state_ == State::handshake && reason_of(error) == CloseReason::tls) {
+    bump(ctx_.counters.refused);
+    bump(ctx_.counters.refused_tls);
+  }
   close_now(reason_of(error), error.message(), LogLevel::info);
 }
 
@@ -583,6 +588,7 @@ void Conn::close_now(CloseReason reason, const std::string& why, LogLevel level)
   ctx_.loop.timers().cancel(timer_);
   ctx_.io.close(*socket_);
   socket_ = nullptr;
+  report_pending();  // Nothing is owed any more.
   drop(ctx_.counters.open);
   ctx_.limit.release();
   if (client_) ctx_.limit.per_ip().release(*client_);
@@ -761,7 +767,19 @@ void Conn::set_reading_paused(bool paused) {
   mark_dirty();
 }
 
+void Conn::report_pending() noexcept {
+  const std::size_t now_pending = socket_ != nullptr ? socket_->pending() : 0;
+  if (now_pending == reported_pending_) return;
+  auto& gauge = ctx_.counters.pending_bytes;
+  gauge.store(gauge.load(std::memory_order_relaxed) + now_pending - reported_pending_,
+              std::memory_order_relaxed);
+  reported_pending_ = now_pending;
+}
+
 void Conn::settle() {
+  // Once per batch of events, not per frame: the gauge is as fresh as the
+  // last turn.
+  report_pending();
   if (!notify_drain()) return;
   if (!unread_.empty() || eof_deferred_) {
     // The pause ends before the input kept back is delivered: a frame that

@@ -209,6 +209,9 @@ class Conn final : public framed::Connection {
   std::size_t slot_;
   State state_ = State::open;
   CloseReason reason_ = CloseReason::none;  // Why the close began.
+  // This connection's share of Counters::pending_bytes, as last settled.
+  std::size_t reported_pending_ = 0;
+  void report_pending() noexcept;
   Session session_;
   ProxyParser proxy_;
   loop::TimerQueue::Id timer_;

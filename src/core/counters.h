@@ -50,14 +50,22 @@ struct Counters {
   std::atomic<std::uint64_t> refused_shed{0};
   std::atomic<std::uint64_t> refused_proxy{0};
   std::atomic<std::uint64_t> refused_per_ip{0};
+  // TLS clients refused by the handshake (no or a bad certificate under
+  // mutual TLS, no common version or suite, not TLS at all): also counted
+  // in `accepted`, since the refusal comes after the accept.
+  std::atomic<std::uint64_t> refused_tls{0};
   std::atomic<std::uint64_t> timed_out{0};        // Idle, frame or PROXY header timeout.
   std::atomic<std::uint64_t> protocol_errors{0};  // Oversize length, bad PROXY header.
   std::atomic<std::uint64_t> frames_echoed{0};    // Frames whose last byte was written.
   std::atomic<std::uint64_t> bytes_echoed{0};     // Bytes written to sockets.
   std::atomic<std::uint64_t> open{0};             // Connections open now.
+  // Output owed to this worker's peers (a gauge): each connection adds what
+  // its pending output grew or shrank by since it last settled.
+  std::atomic<std::uint64_t> pending_bytes{0};
   // Frames received whole (the handler had their last byte), their payload
   // bytes, and how many fell in each size bucket (kFrameSizeBounds).
   std::atomic<std::uint64_t> frames_received{0};
+  std::atomic<std::uint64_t> bytes_received{0};  // Read from sockets (after TLS).
   std::atomic<std::uint64_t> payload_bytes_received{0};
   std::array<std::atomic<std::uint64_t>, kFrameSizeBounds.size() + 1> frame_sizes{};
   // Frames replied to (counted at the reply's last byte written), binned by

@@ -31,11 +31,14 @@ std::string render_metrics(const Runtime& runtime) {
     add(sum.refused_shed, c.refused_shed);
     add(sum.refused_proxy, c.refused_proxy);
     add(sum.refused_per_ip, c.refused_per_ip);
+    add(sum.refused_tls, c.refused_tls);
+    add(sum.bytes_received, c.bytes_received);
     add(sum.timed_out, c.timed_out);
     add(sum.protocol_errors, c.protocol_errors);
     add(sum.frames_echoed, c.frames_echoed);
     add(sum.bytes_echoed, c.bytes_echoed);
     add(sum.open, c.open);
+    add(sum.pending_bytes, c.pending_bytes);
     add(sum.frames_received, c.frames_received);
     add(sum.payload_bytes_received, c.payload_bytes_received);
     for (std::size_t i = 0; i < c.frame_sizes.size(); ++i) {
@@ -61,6 +64,9 @@ std::string render_metrics(const Runtime& runtime) {
 
   x.family("framed_connections_open", "gauge", "Connections open now.");
   x.sample("framed_connections_open", {}, load(sum.open));
+  x.family("framed_pending_output_bytes", "gauge",
+           "Output owed to peers (written by the handlers, not yet taken by the kernel).");
+  x.sample("framed_pending_output_bytes", {}, load(sum.pending_bytes));
   x.family("framed_connections_max", "gauge", "The --max-conns limit.");
   x.sample("framed_connections_max", {}, static_cast<std::uint64_t>(config.max_conns));
   x.family("framed_connections_accepted_total", "counter", "Connections accepted and kept.");
@@ -72,6 +78,7 @@ std::string render_metrics(const Runtime& runtime) {
   x.sample("framed_connections_refused_total", {{"reason", "per-ip"}}, load(sum.refused_per_ip));
   x.sample("framed_connections_refused_total", {{"reason", "proxy"}}, load(sum.refused_proxy));
   x.sample("framed_connections_refused_total", {{"reason", "shed"}}, load(sum.refused_shed));
+  x.sample("framed_connections_refused_total", {{"reason", "tls"}}, load(sum.refused_tls));
   x.family("framed_connections_closed_total", "counter",
            "Connections closed, by why their close began.");
   for (std::size_t i = 1; i < core::kCloseReasons; ++i) {
@@ -91,6 +98,9 @@ std::string render_metrics(const Runtime& runtime) {
   x.sample("framed_frames_received_total", {}, load(sum.frames_received));
   x.family("framed_frames_sent_total", "counter", "Frames whose last byte was written.");
   x.sample("framed_frames_sent_total", {}, load(sum.frames_echoed));
+  x.family("framed_received_bytes_total", "counter",
+           "Bytes read from sockets (after TLS; a PROXY header's included).");
+  x.sample("framed_received_bytes_total", {}, load(sum.bytes_received));
   x.family("framed_sent_bytes_total", "counter", "Bytes written to sockets.");
   x.sample("framed_sent_bytes_total", {}, load(sum.bytes_echoed));
   std::array<std::uint64_t, core::kFrameSizeBounds.size() + 1> sizes{};
