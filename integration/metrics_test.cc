@@ -237,11 +237,17 @@ TEST_F(Metrics, HostileRequestsGetAnAnswerAndTheFramePathGoesOn) {
   EXPECT_LT(fds, 150U) << "descriptors held by the server during the flood";
   std::this_thread::sleep_for(600ms);
   bool scraped = false;
+  Reply last;
   for (int i = 0; i < 50 && !scraped; ++i) {
-    scraped = get(metrics_port, "/metrics").status == 200;
+    last = get(metrics_port, "/metrics");
+    scraped = last.status == 200;
     if (!scraped) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(scraped);
+  // The endpoint counted what it refused and what it timed out.
+  EXPECT_GT(sample(last.body, "framed_metrics_http_refused_total"), 0) << last.body;
+  EXPECT_GT(sample(last.body, "framed_metrics_http_timeouts_total"), 0) << last.body;
+  EXPECT_GT(sample(last.body, "framed_metrics_http_requests_total"), 5) << last.body;
   idle.clear();
   ASSERT_NO_FATAL_FAILURE(echo_frames(10));
   EXPECT_EQ(::kill(server.pid(), 0), 0) << server.stderr_text();

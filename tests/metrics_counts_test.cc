@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/conn.h"
+#include "core/conn_table.h"
 #include "core/counters.h"
 #include "framed/encoder.h"
 #include "sim/rig.h"
@@ -182,6 +184,40 @@ TEST(MetricsCounts, PendingOutputIsWhatTheKernelHasNotTakenYet) {
   rig.net().peer_reset(c);
   rig.settle();
   EXPECT_EQ(gauge.load(), 0U);
+}
+
+// Replies to each frame when the next one arrives: one run always waits.
+class OneBehind final : public FrameHandler {
+ public:
+  void on_frame(Connection& c, std::span<const std::byte> payload) override {
+    if (!prev_.empty()) c.send_frame(prev_);
+    prev_.assign(payload.begin(), payload.end());
+  }
+
+ private:
+  std::vector<std::byte> prev_;
+};
+
+// Found by review: the latency queue kept every answered run while one
+// stayed waiting, growing by one run per read for as long as the
+// connection lived.
+TEST(MetricsCounts, TheLatencyQueueStaysBoundedWhileARunAlwaysWaits) {
+  Rig rig(options(), nullptr, {}, [](Loop&) { return std::make_unique<OneBehind>(); });
+  const auto c = connect(rig);
+  for (int i = 0; i < 2000; ++i) {
+    const auto f = frame("frame " + std::to_string(i));
+    ASSERT_EQ(rig.net().peer_send(c, f), f.size());
+    rig.settle();
+    (void)rig.read_all(c);
+    rig.advance(milliseconds(1));
+  }
+  std::size_t held = 0;
+  rig.worker().table().for_each([&](core::Conn& conn) { held = conn.arrival_runs_held(); });
+  EXPECT_LE(held, 128U);
+  // Every reply was still timed: 1999 of them, 1 ms each.
+  std::uint64_t timed = 0;
+  for (const auto& b : rig.worker().counters().latency) timed += b.load();
+  EXPECT_EQ(timed, 1999U);
 }
 
 TEST(MetricsCounts, AnImmediateEchoHasNoLatencyOnTheManualClock) {

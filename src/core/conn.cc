@@ -435,8 +435,12 @@ void Conn::note_arrival() {
   } else if (arrivals_.size() - arrivals_head_ >= kMaxArrivals) {
     ++arrivals_.back().frames;
   } else {
-    if (arrivals_head_ > 0 && arrivals_head_ == arrivals_.size()) {
-      arrivals_.clear();
+    // The runs already answered go before the vector grows: a peer that
+    // keeps one run waiting (reading slowly while it sends) would
+    // otherwise grow it by one run per read for ever (found by review).
+    if (arrivals_head_ > 0 && arrivals_.size() == arrivals_.capacity()) {
+      arrivals_.erase(arrivals_.begin(),
+                      arrivals_.begin() + static_cast<std::ptrdiff_t>(arrivals_head_));
       arrivals_head_ = 0;
     }
     arrivals_.push_back({at, 1});

@@ -228,6 +228,12 @@ class Conn final : public framed::Connection {
   };
   std::vector<Arrival> arrivals_;
   std::size_t arrivals_head_ = 0;
+
+ public:
+  // Runs held (answered or not) in the latency queue: its memory (tests).
+  [[nodiscard]] std::size_t arrival_runs_held() const noexcept { return arrivals_.size(); }
+
+ private:
   std::vector<std::byte> frame_buf_;  // Delivery::frames: the frame so far.
   // Input read but not yet delivered: the handler's output reached the
   // backlog cap mid-read. At most one read (two with a completion

@@ -9,10 +9,14 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <string>
+#include <system_error>
 #include <vector>
 
 #include "net/socket.h"
+#include "ops/exposition.h"
 #include "ops/http_request.h"
+#include "util/log.h"
 
 namespace framed::ops {
 namespace {
@@ -42,6 +46,7 @@ struct Client {
   std::string in;
   std::string out;  // The response, once decided.
   std::size_t sent = 0;
+  bool first_line = false;  // The request line was whole and sound.
   bool writing = false;
   // The response is out and our side shut down: what the peer still sends
   // is read and dropped until its EOF (or the deadline), so the close does
@@ -69,33 +74,57 @@ std::string render_response(const HttpResponse& response, bool head) {
   return out;
 }
 
+std::string render_http_stats(const HttpStats& stats) {
+  Exposition x;
+  x.family("framed_metrics_http_requests_total", "counter",
+           "Requests the metrics endpoint answered (any status).");
+  x.sample("framed_metrics_http_requests_total", {},
+           stats.requests.load(std::memory_order_relaxed));
+  x.family("framed_metrics_http_refused_total", "counter",
+           "Connections to the metrics endpoint over its bound, closed at once.");
+  x.sample("framed_metrics_http_refused_total", {}, stats.refused.load(std::memory_order_relaxed));
+  x.family("framed_metrics_http_timeouts_total", "counter",
+           "Connections to the metrics endpoint closed at --metrics-timeout.");
+  x.sample("framed_metrics_http_timeouts_total", {},
+           stats.timed_out.load(std::memory_order_relaxed));
+  return x.take();
+}
+
 std::unique_ptr<MetricsHttp> MetricsHttp::start(net::UniqueFd listener, HttpRoute route,
                                                 HttpLimits limits, loop::Clock& clock,
-                                                Error& error) {
+                                                HttpStats& stats, Error& error) {
   net::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake) {
     error = {net::SysError{"eventfd", errno}.message()};
     return nullptr;
   }
-  std::unique_ptr<MetricsHttp> h(
-      new MetricsHttp(std::move(listener), std::move(wake), std::move(route), limits, clock));
+  std::unique_ptr<MetricsHttp> h(new MetricsHttp(std::move(listener), std::move(wake),
+                                                 std::move(route), limits, clock, stats));
   // The thread takes no signal: they are the program's.
   sigset_t all;
   sigset_t old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  h->thread_ = std::thread([raw = h.get()] { raw->run(); });
+  try {
+    h->thread_ = std::thread([raw = h.get()] { raw->run(); });
+  } catch (const std::system_error& e) {
+    // Out of threads (EAGAIN): an error value, and the caller's mask back.
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    error = {std::string("cannot start the metrics thread: ") + e.what()};
+    return nullptr;
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return h;
 }
 
 MetricsHttp::MetricsHttp(net::UniqueFd listener, net::UniqueFd wake, HttpRoute route,
-                         HttpLimits limits, loop::Clock& clock)
+                         HttpLimits limits, loop::Clock& clock, HttpStats& stats)
     : listener_(std::move(listener)),
       wake_(std::move(wake)),
       route_(std::move(route)),
       limits_(limits),
-      clock_(clock) {}
+      clock_(clock),
+      stats_(stats) {}
 
 MetricsHttp::~MetricsHttp() {
   if (thread_.joinable()) {
@@ -137,7 +166,12 @@ void MetricsHttp::run() {
     }
     if (::poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) continue;
-      return;  // Nothing can be served; the frame path is unaffected.
+      // Nothing more can be served (the frame path is unaffected): say so,
+      // and close the listener, so scrapers are refused rather than hang.
+      util::log(util::LogLevel::error,
+                net::SysError{"poll", errno}.message() + ": the metrics endpoint stops");
+      listener_.reset();
+      return;
     }
     if (fds[0].revents != 0) return;
     // Each client first (the vector may grow below).
@@ -161,10 +195,27 @@ void MetricsHttp::run() {
           c.fd.reset();
           continue;
         }
+        const std::size_t before = c.in.size();
         c.in.append(buf.data(), r.bytes);
+        // The whole request is parsed only when it can be judged: the
+        // first 16 bytes or the first line's end (garbage is refused at
+        // once), an end of headers in the new bytes, or the limit. A peer
+        // sending a line per segment then costs its bytes once, not its
+        // bytes squared (found by review).
+        const std::string_view seen(c.in);
+        const std::size_t from = before >= 3 ? before - 3 : 0;
+        const bool judge = before < 16 ||
+                           (!c.first_line && seen.find('\n', before) != std::string_view::npos) ||
+                           seen.find("\n\n", from) != std::string_view::npos ||
+                           seen.find("\n\r\n", from) != std::string_view::npos ||
+                           c.in.size() >= limits_.max_request;
+        if (!judge) continue;
         HttpRequest req;
         const HttpParse p = parse_http_request(c.in, limits_.max_request, req);
-        if (p == HttpParse::need_more) continue;
+        if (p == HttpParse::need_more) {
+          c.first_line = seen.find('\n') != std::string_view::npos;
+          continue;
+        }
         bool head = false;
         HttpResponse resp;
         if (p == HttpParse::bad) {
@@ -215,7 +266,10 @@ void MetricsHttp::run() {
           stats_.refused.fetch_add(1, std::memory_order_relaxed);
           continue;  // Closed at once.
         }
-        clients.push_back({std::move(accepted), clock_.now() + limits_.timeout, {}, {}, 0, false});
+        Client c;
+        c.fd = std::move(accepted);
+        c.deadline = clock_.now() + limits_.timeout;
+        clients.push_back(std::move(c));
       }
     }
   }

@@ -50,10 +50,12 @@ struct HttpStats {
 class MetricsHttp {
  public:
   // Serves `listener` (bound, listening, non-blocking) on a new thread,
-  // reading time from `clock` (not owned). Returns null with `error` set
-  // when the thread's descriptors cannot be made.
+  // reading time from `clock` and counting into `stats` (neither owned;
+  // both outlive it). Returns null with `error` set when the thread or its
+  // descriptors cannot be made.
   static std::unique_ptr<MetricsHttp> start(net::UniqueFd listener, HttpRoute route,
-                                            HttpLimits limits, loop::Clock& clock, Error& error);
+                                            HttpLimits limits, loop::Clock& clock, HttpStats& stats,
+                                            Error& error);
   // Stops and joins the thread; open connections are closed.
   ~MetricsHttp();
   MetricsHttp(const MetricsHttp&) = delete;
@@ -63,7 +65,7 @@ class MetricsHttp {
 
  private:
   MetricsHttp(net::UniqueFd listener, net::UniqueFd wake, HttpRoute route, HttpLimits limits,
-              loop::Clock& clock);
+              loop::Clock& clock, HttpStats& stats);
   void run();
 
   net::UniqueFd listener_;
@@ -71,12 +73,15 @@ class MetricsHttp {
   HttpRoute route_;
   HttpLimits limits_;
   loop::Clock& clock_;
-  HttpStats stats_;
+  HttpStats& stats_;
   std::thread thread_;
 };
 
 // The whole response to send for `status` (headers and, unless `head`,
 // the body), with Connection: close.
 std::string render_response(const HttpResponse& response, bool head);
+
+// The endpoint's own counters in the text format (framed_metrics_http_*).
+std::string render_http_stats(const HttpStats& stats);
 
 }  // namespace framed::ops

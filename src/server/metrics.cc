@@ -1,6 +1,8 @@
 #include "server/metrics.h"
 
 #include <array>
+#include <utility>
+#include <vector>
 
 #include "framed/version.h"
 #include "loop/poller.h"
@@ -24,7 +26,14 @@ std::string render_metrics(const Runtime& runtime) {
   const auto add = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
     to.store(to.load(std::memory_order_relaxed) + load(from), std::memory_order_relaxed);
   };
-  runtime.for_each_counters([&](std::size_t, const Counters& c) {
+  // Each worker's frames, from the same loads as the sums (a scrape's
+  // per-worker series add up to its total).
+  std::vector<std::pair<std::size_t, std::uint64_t>> worker_frames;
+  runtime.for_each_counters([&](std::size_t index, const Counters& c) {
+    worker_frames.emplace_back(index, load(c.frames_received));
+    sum.frames_received.store(
+        sum.frames_received.load(std::memory_order_relaxed) + worker_frames.back().second,
+        std::memory_order_relaxed);
     add(sum.accepted, c.accepted);
     add(sum.refused, c.refused);
     add(sum.refused_max_conns, c.refused_max_conns);
@@ -39,7 +48,6 @@ std::string render_metrics(const Runtime& runtime) {
     add(sum.bytes_echoed, c.bytes_echoed);
     add(sum.open, c.open);
     add(sum.pending_bytes, c.pending_bytes);
-    add(sum.frames_received, c.frames_received);
     add(sum.payload_bytes_received, c.payload_bytes_received);
     for (std::size_t i = 0; i < c.frame_sizes.size(); ++i) {
       add(sum.frame_sizes[i], c.frame_sizes[i]);
@@ -69,7 +77,9 @@ std::string render_metrics(const Runtime& runtime) {
   x.sample("framed_pending_output_bytes", {}, load(sum.pending_bytes));
   x.family("framed_connections_max", "gauge", "The --max-conns limit.");
   x.sample("framed_connections_max", {}, static_cast<std::uint64_t>(config.max_conns));
-  x.family("framed_connections_accepted_total", "counter", "Connections accepted and kept.");
+  x.family("framed_connections_accepted_total", "counter",
+           "Connections accepted past the limits checked at the accept (those refused later, "
+           "after a PROXY header or by the TLS handshake, are in refused_total as well).");
   x.sample("framed_connections_accepted_total", {}, load(sum.accepted));
   x.family("framed_connections_refused_total", "counter",
            "Connections accepted and closed at once, by reason.");
@@ -118,10 +128,9 @@ std::string render_metrics(const Runtime& runtime) {
               core::kLatencyBounds.size(), static_cast<double>(load(sum.latency_sum_ns)) / 1e9);
 
   x.family("framed_worker_frames_received_total", "counter", "Frames received whole, per worker.");
-  runtime.for_each_counters([&](std::size_t index, const Counters& c) {
-    const std::string w = std::to_string(index);
-    x.sample("framed_worker_frames_received_total", {{"worker", w}}, load(c.frames_received));
-  });
+  for (const auto& [index, frames] : worker_frames) {
+    x.sample("framed_worker_frames_received_total", {{"worker", std::to_string(index)}}, frames);
+  }
   x.family("framed_worker_busy_seconds_total", "counter",
            "Time each worker's loop spent handling events rather than waiting: its rate is "
            "the loop's utilisation (1 = saturated).");

@@ -83,11 +83,12 @@ Error bind_metrics(const ServerOptions& config, net::UniqueFd& out, net::Endpoin
 }
 
 // What the metrics endpoint answers for `path`.
-ops::HttpResponse route_metrics(const server::Runtime& runtime, std::string_view path) {
+ops::HttpResponse route_metrics(const server::Runtime& runtime, const ops::HttpStats& stats,
+                                std::string_view path) {
   ops::HttpResponse r;
   if (path == "/metrics") {
     r.content_type = std::string(ops::kExpositionType);
-    r.body = server::render_metrics(runtime);
+    r.body = server::render_metrics(runtime) + ops::render_http_stats(stats);
   } else if (path == "/healthz") {
     // A load balancer takes a draining server out of rotation.
     r.status = runtime.stopping() ? 503 : 200;
@@ -155,8 +156,11 @@ Error Server::start() {
     limits.timeout = config.metrics_timeout;
     Error e;
     auto http = ops::MetricsHttp::start(
-        std::move(metrics_listener), [r](std::string_view path) { return route_metrics(*r, path); },
-        limits, loop::system_clock(), e);
+        std::move(metrics_listener),
+        [r, stats = &m.metrics_stats](std::string_view path) {
+          return route_metrics(*r, *stats, path);
+        },
+        limits, loop::system_clock(), m.metrics_stats, e);
     if (!http) {
       r->abort();
       (void)r->wait();

@@ -20,6 +20,7 @@ struct Server::Impl {
   net::Endpoint bound;
   // The metrics endpoint (options.metrics), stopped by wait(); declared
   // after `runtime`, which its thread reads, so destroyed before it.
+  ops::HttpStats metrics_stats;  // Outlives `metrics`, which counts into it.
   std::unique_ptr<ops::MetricsHttp> metrics;
   net::Endpoint metrics_bound;
   bool started = false;  // start() was called (successfully or not).
