@@ -168,24 +168,10 @@ class HaproxyFront : public ::testing::Test {
     return false;
   }
 
-  std::string counters(ServerProcess& s) {
-    const auto before = s.stderr_text().size();
-    s.send_signal(SIGUSR1);
-    for (int i = 0; i < 250; ++i) {
-      const std::string text = s.stderr_text();
-      const auto at = text.find("counters (SIGUSR1)", before);
-      if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
-        return text.substr(at, text.find('\n', at) - at);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return {};
-  }
-
   // Every warning or error a server logged, and whether its counters show
   // a protocol error: health checks (LOCAL) must cause neither.
   void expect_quiet(ServerProcess& s, const std::string& name) {
-    const std::string line = counters(s);
+    const std::string line = s.counters_line();
     EXPECT_NE(line.find("protocol errors 0,"), std::string::npos) << name << ": " << line;
     std::stringstream log(s.stderr_text());
     std::string l;

@@ -59,20 +59,6 @@ bool closed_cleanly(int fd) {
   return r.eof && !r.reset && r.received.empty();
 }
 
-std::string counters(ServerProcess& s) {
-  const auto before = s.stderr_text().size();
-  s.send_signal(SIGUSR1);
-  for (int i = 0; i < 250; ++i) {
-    const std::string text = s.stderr_text();
-    const auto at = text.find("counters (SIGUSR1)", before);
-    if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
-      return text.substr(at, text.find('\n', at) - at);
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return {};
-}
-
 class PerIp : public BackendTest {};
 
 TEST_P(PerIp, EachClientGetsItsLimitAndNoMore) {
@@ -110,7 +96,7 @@ TEST_P(PerIp, EachClientGetsItsLimitAndNoMore) {
     if (admitted) kept.push_back(std::move(again));
   }
   EXPECT_TRUE(admitted);
-  const std::string line = counters(server);
+  const std::string line = server.counters_line();
   EXPECT_NE(line.find("refused per ip "), std::string::npos) << line;
   EXPECT_EQ(line.find("refused per ip 0"), std::string::npos) << line;
 }

@@ -60,19 +60,7 @@ class Proxy : public BackendTest {
     ASSERT_TRUE(server.start(FRAMED_SERVER_PATH, options, error)) << error;
   }
 
-  std::string counters() {
-    const auto before = server.stderr_text().size();
-    server.send_signal(SIGUSR1);
-    for (int i = 0; i < 250; ++i) {
-      const std::string text = server.stderr_text();
-      const auto at = text.find("counters (SIGUSR1)", before);
-      if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
-        return text.substr(at, text.find('\n', at) - at);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return {};
-  }
+  std::string counters() { return server.counters_line(); }
 };
 
 TEST_P(Proxy, V1HeaderThenFramesInTheSameWriteAreEchoedAndTheClientIsLogged) {

@@ -67,21 +67,7 @@ class Reliability : public BackendTest {
   }
 
   // The open connections, as the counters report them after SIGUSR1.
-  std::string counters_line() {
-    const auto before = server.stderr_text().size();
-    server.send_signal(SIGUSR1);
-    std::string line;
-    for (int i = 0; i < 100 && line.empty(); ++i) {
-      const std::string text = server.stderr_text();
-      const auto at = text.find("counters (SIGUSR1)", before);
-      if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
-        line = text.substr(at, text.find('\n', at) - at);
-      } else {
-        std::this_thread::sleep_for(20ms);
-      }
-    }
-    return line;
-  }
+  std::string counters_line() { return server.counters_line(); }
 };
 
 // The timing rules in real time, on one backend (see timing_cases()).

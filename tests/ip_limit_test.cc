@@ -12,6 +12,7 @@
 
 #include "core/ip_limit.h"
 #include "framed/encoder.h"
+#include "frames.h"
 #include "sim/rig.h"
 
 namespace framed::sim {
@@ -43,18 +44,6 @@ IpKey key_of(const std::string& address) {
   IpKey k;
   EXPECT_TRUE(IpKey::of(endpoint(address), k)) << address;
   return k;
-}
-
-std::vector<std::byte> bytes_of(const std::string& s) {
-  std::vector<std::byte> out(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) out[i] = static_cast<std::byte>(s[i]);
-  return out;
-}
-
-std::vector<std::byte> frame(const std::string& payload) {
-  std::vector<std::byte> out;
-  (void)append_frame(out, bytes_of(payload));
-  return out;
 }
 
 // --- Who counts as one client.

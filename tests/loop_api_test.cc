@@ -12,24 +12,13 @@
 #include <vector>
 
 #include "framed/encoder.h"
+#include "frames.h"
 #include "sim/rig.h"
 
 namespace framed::sim {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::vector<std::byte> bytes_of(const std::string& s) {
-  std::vector<std::byte> out(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) out[i] = static_cast<std::byte>(s[i]);
-  return out;
-}
-
-std::vector<std::byte> frame(const std::string& payload) {
-  std::vector<std::byte> out;
-  (void)append_frame(out, bytes_of(payload));
-  return out;
-}
 
 ServerOptions options() {
   ServerOptions o;

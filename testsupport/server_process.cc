@@ -225,6 +225,20 @@ bool ServerProcess::wait_for_log(const std::string& needle,
   }
 }
 
+std::string ServerProcess::counters_line() {
+  const auto before = stderr_text().size();
+  send_signal(SIGUSR1);
+  for (int i = 0; i < 250; ++i) {
+    const std::string text = stderr_text();
+    const auto at = text.find("counters (SIGUSR1)", before);
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+      return text.substr(at, text.find('\n', at) - at);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return {};
+}
+
 ExitStatus run_to_exit(const std::string& path, const std::vector<std::string>& args,
                        std::string& out, std::string& err, std::chrono::milliseconds timeout,
                        const std::string& input, const std::vector<std::string>& env) {

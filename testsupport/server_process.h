@@ -61,6 +61,9 @@ class ServerProcess {
   [[nodiscard]] double cpu_seconds() const;
   // Polls stderr until it contains `needle` or `timeout` passes.
   bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout) const;
+  // Sends SIGUSR1 and returns the "counters (SIGUSR1): ..." line it makes
+  // the server log (up to 5 s), or empty if none comes.
+  std::string counters_line();
 
  private:
   pid_t pid_ = -1;

@@ -18,6 +18,11 @@
 // owed. lingering has shut down the write side and discards input until the
 // peer has everything (§6.8). closed has told the handler and released the
 // socket. Every timeout rule lives in next_deadline().
+//
+// Its members are defined in three files: conn.cc (input, delivery,
+// output), conn_close.cc (the close, the linger, the drain, the
+// deadlines) and conn_report.cc (what it reports: latency, pending bytes,
+// log events).
 #pragma once
 
 #include <cstdint>
