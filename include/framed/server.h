@@ -109,6 +109,12 @@ struct ServerOptions {
   /// A metrics request not answered this long after its connection was
   /// accepted is closed (a slow or stalled scraper).
   std::chrono::milliseconds metrics_timeout{5'000};
+  /// A service's own metrics, served after the server's at /metrics (and
+  /// by Server::metrics()): complete families in the text format 0.0.4,
+  /// each name prefixed with the service's own. Called at every scrape on
+  /// the endpoint's thread, so it reads only what is safe from there
+  /// (atomics the loops store). Null: none.
+  std::function<std::string()> metrics_extra;
   std::size_t max_conns = 1024;  ///< One limit across all workers.
   /// Connections one client may hold at once, across all workers; 0: no
   /// limit. A client is its IPv4 address, or its IPv6 address's /64; behind
@@ -264,6 +270,18 @@ class Connection {
   void pause_reading();
   void resume_reading();
   [[nodiscard]] bool reading_paused() const noexcept;
+  /// Keeps the connection open for output the handler still owes it, such
+  /// as replies that other connections will bring (a proxy awaiting its
+  /// backends). While held, the peer's EOF and the server's drain still
+  /// stop its input as ever (the drain at the end of the frame in
+  /// progress), but the close they would begin waits until release(); the
+  /// handler goes on sending meanwhile. close(), an error, the idle timeout
+  /// and the drain timeout close a held connection all the same.
+  void hold();
+  /// Ends hold(): a close that the EOF or the drain deferred begins now,
+  /// after what was sent (as if it had begun at once).
+  void release();
+  [[nodiscard]] bool held() const noexcept;
   /// Closes gracefully: reading stops, what was queued is delivered, then
   /// the lingering close (the peer's unread input never resets it away).
   /// `why` is logged with the peer's address.
@@ -367,6 +385,12 @@ class Loop {
   /// Loop time: read once per turn, so every event of a turn sees the same
   /// instant. Tests that drive the loop on a manual clock see theirs.
   [[nodiscard]] Clock::time_point now() const noexcept;
+  /// True once the server's drain has begun on this loop (Server::stop()):
+  /// a handler stops reconnecting and scheduling new work. Its outbound
+  /// connections (connect()) are drained last, once every accepted
+  /// connection of this loop has closed, so that a proxy's backends still
+  /// answer the frames its clients finish. This loop's thread only.
+  [[nodiscard]] bool stopping() const noexcept;
 
   /// Runs `f` once, `delay` from now (on this loop's thread). Returns its
   /// handle; dropping the handle cancels it. From another thread: refused

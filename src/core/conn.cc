@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "core/acceptor.h"
 #include "core/conn_table.h"
@@ -85,6 +86,8 @@ void Conn::start(bool outbound) {
 bool Conn::wants_read() const noexcept {
   if (peer_eof_) return false;
   if (state_ == State::lingering) return true;
+  // Drained to a frame's end, and held open for output still owed.
+  if (state_ == State::draining && !session_.in_frame()) return false;
   // Backpressure: a client that does not read its echoes stops being read,
   // and so does one whose input waits, read but not yet delivered.
   return open_phase() && unread_.empty() && may_deliver();
@@ -145,8 +148,8 @@ transport::Flow Conn::take_input(std::span<const std::byte> got) {
     return transport::Flow::stop;
   }
   if (state_ == State::draining && !session_.in_frame()) {
-    begin_close(CloseReason::drain, "server shutting down (frame in progress finished)",
-                LogLevel::debug);
+    end_input_close(CloseReason::drain, "server shutting down (frame in progress finished)",
+                    LogLevel::debug);
     return transport::Flow::stop;
   }
   // The frame timer runs from the first byte of the frame now in progress;
@@ -200,10 +203,11 @@ void Conn::on_eof() {
   }
   const std::uint64_t at = session_.decoder().offset();
   if (session_.in_frame()) {
-    begin_close(CloseReason::truncated,
-                "peer closed mid-frame at stream offset " + std::to_string(at), LogLevel::info);
+    end_input_close(CloseReason::truncated,
+                    "peer closed mid-frame at stream offset " + std::to_string(at),
+                    LogLevel::info);
   } else {
-    begin_close(CloseReason::eof, "peer closed", LogLevel::debug);
+    end_input_close(CloseReason::eof, "peer closed", LogLevel::debug);
   }
 }
 
@@ -436,6 +440,15 @@ void Conn::request_close(std::string_view why) {
   mark_dirty();
 }
 
+void Conn::set_held(bool held) {
+  if (held_ == held) return;
+  held_ = held;
+  if (held || deferred_.reason == CloseReason::none || !open_phase() || destroying_) return;
+  const Deferred d = std::exchange(deferred_, Deferred{});
+  begin_close(d.reason, d.why, d.level);
+  mark_dirty();
+}
+
 void Conn::mark_dirty() {
   if (dirty_) return;
   dirty_ = true;
@@ -598,6 +611,18 @@ void Connection::resume_reading() {
 bool Connection::reading_paused() const noexcept {
   return static_cast<const core::Conn&>(*this).reading_paused();
 }
+
+void Connection::hold() {
+  if (foreign(*this, "Connection::hold")) return;
+  static_cast<core::Conn&>(*this).set_held(true);
+}
+
+void Connection::release() {
+  if (foreign(*this, "Connection::release")) return;
+  static_cast<core::Conn&>(*this).set_held(false);
+}
+
+bool Connection::held() const noexcept { return static_cast<const core::Conn&>(*this).held(); }
 
 void Connection::close(std::string_view why) {
   if (foreign(*this, "Connection::close")) return;

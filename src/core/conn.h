@@ -132,6 +132,14 @@ class Conn final : public framed::Connection {
   // The handler's pause of its input (Connection::pause_reading()).
   void set_reading_paused(bool paused);
   [[nodiscard]] bool reading_paused() const noexcept { return reading_paused_; }
+  // The handler still owes this connection output (Connection::hold()):
+  // the peer's EOF and the drain stop its input as ever, but the close they
+  // would begin waits for set_held(false).
+  void set_held(bool held);
+  [[nodiscard]] bool held() const noexcept { return held_; }
+  // Made by Loop::connect() (it owns its handler): the drain comes to it
+  // after every accepted connection of its worker has closed.
+  [[nodiscard]] bool outbound() const noexcept { return own_handler_ != nullptr; }
 
   // Flushes and moves on every connection a handler wrote to or closed
   // outside its own input (ctx.dirty); run after each callback returns, so
@@ -255,6 +263,18 @@ class Conn final : public framed::Connection {
   // The frame timeout measures the peer, so it is paused meanwhile.
   bool paused_ = false;
   bool reading_paused_ = false;  // By the handler (pause_reading()).
+  bool held_ = false;            // By the handler (Connection::hold()).
+  // The close that the peer's EOF or the drain would have begun while
+  // held: begun at set_held(false). CloseReason::none: none waits.
+  struct Deferred {
+    CloseReason reason = CloseReason::none;
+    std::string why;
+    util::LogLevel level = util::LogLevel::debug;
+  };
+  Deferred deferred_;
+  // Begins the close for the end of input (EOF, drain), or, while held,
+  // records it for set_held(false).
+  void end_input_close(CloseReason reason, const std::string& why, util::LogLevel level);
   bool above_high_ = false;      // Output reached high_water; not yet back to low_water.
   bool frame_open_ = false;      // A frame is in progress; its timer runs.
   loop::TimePoint paused_since_{};

@@ -101,10 +101,24 @@ void Conn::close_now(CloseReason reason, const std::string& why, LogLevel level)
   ctx_.table.release(*this);  // Freed at the end of the loop's turn.
 }
 
+void Conn::end_input_close(CloseReason reason, const std::string& why, LogLevel level) {
+  if (!held_) {
+    begin_close(reason, why, level);
+    return;
+  }
+  // Held: input stops here (wants_read() sees the EOF or the drained frame
+  // end), output goes on; the first reason is the one kept.
+  if (deferred_.reason == CloseReason::none) deferred_ = {reason, why, level};
+}
+
 void Conn::begin_drain() {
   if (!open_phase()) return;
-  if (state_ == State::open && session_.in_frame()) {
-    state_ = State::draining;  // Read on to the end of this frame only.
+  if (state_ == State::open && (session_.in_frame() || held_)) {
+    // Read on to the end of this frame only; a held connection then waits
+    // for its release (take_input, or here when no frame is in progress).
+    state_ = State::draining;
+    if (!session_.in_frame()) end_input_close(CloseReason::drain, "server shutting down",
+                                              LogLevel::debug);
   } else {
     begin_close(CloseReason::drain, "server shutting down", LogLevel::debug);
     advance_close();

@@ -51,6 +51,8 @@ std::size_t Loop::index() const noexcept { return worker(*this).worker_index(); 
 
 std::size_t Loop::loops() const noexcept { return worker(*this).sibling_count(); }
 
+bool Loop::stopping() const noexcept { return worker(*this).draining(); }
+
 bool Loop::on_loop_thread() const noexcept { return worker(*this).on_own_thread(); }
 
 Loop::Clock::time_point Loop::now() const noexcept {

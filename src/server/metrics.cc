@@ -1,12 +1,15 @@
 #include "server/metrics.h"
 
 #include <array>
+#include <exception>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "framed/version.h"
 #include "loop/poller.h"
 #include "ops/exposition.h"
+#include "util/log.h"
 
 namespace framed::server {
 namespace {
@@ -139,6 +142,19 @@ std::string render_metrics(const Runtime& runtime) {
              static_cast<double>(ns) / 1e9);
   });
   return x.take();
+}
+
+std::string extra_metrics(const ServerOptions& options) {
+  if (!options.metrics_extra) return {};
+  try {
+    return options.metrics_extra();
+  } catch (const std::exception& e) {
+    util::log(util::LogLevel::error, std::string("metrics_extra threw: ") + e.what() +
+                                         "; the scrape goes on without the service's metrics");
+  } catch (...) {
+    util::log(util::LogLevel::error, "metrics_extra threw a non-exception; the scrape goes on");
+  }
+  return {};
 }
 
 }  // namespace framed::server

@@ -14,4 +14,8 @@ namespace framed::server {
 // thread.
 std::string render_metrics(const Runtime& runtime);
 
+// The service's own families (ServerOptions::metrics_extra), or empty. One
+// that throws is logged, and the scrape goes on without them.
+std::string extra_metrics(const ServerOptions& options);
+
 }  // namespace framed::server

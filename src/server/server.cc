@@ -89,6 +89,7 @@ ops::HttpResponse route_metrics(const server::Runtime& runtime, const ops::HttpS
   if (path == "/metrics") {
     r.content_type = std::string(ops::kExpositionType);
     r.body = server::render_metrics(runtime) + ops::render_http_stats(stats);
+    r.body += server::extra_metrics(runtime.config());
   } else if (path == "/healthz") {
     // A load balancer takes a draining server out of rotation.
     r.status = runtime.stopping() ? 503 : 200;
@@ -270,7 +271,10 @@ ServerCounters Server::counters() const noexcept {
 
 std::string Server::metrics() const {
   const std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->runtime ? server::render_metrics(*impl_->runtime) : std::string();
+  if (!impl_->runtime) return {};
+  std::string text = server::render_metrics(*impl_->runtime);
+  text += server::extra_metrics(impl_->runtime->config());
+  return text;
 }
 
 std::uint16_t Server::metrics_port() const noexcept {

@@ -140,7 +140,11 @@ void Worker::begin_shutdown(loop::TimePoint deadline) {
           (queued > 0 ? " (" + std::to_string(queued) + " queued accepted)" : std::string()) +
           ", draining " + std::to_string(table_.size()) + " connection(s)");
   cancel_outbound("the server is stopping");
-  table_.for_each([](core::Conn& c) { c.begin_drain(); });
+  // Outbound connections last (check_drained): a handler's backends still
+  // answer for the clients that finish their frames now.
+  table_.for_each([](core::Conn& c) {
+    if (!c.outbound()) c.begin_drain();
+  });
   core::Conn::process_dirty(*ctx_);
   if (deadline <= loop_->now()) {
     drain_expired();
@@ -187,7 +191,17 @@ void Worker::drain_expired() {
 }
 
 void Worker::check_drained() {
-  if (!draining_ || done_ || !table_.empty() || io_->accepts_pending()) return;
+  if (!draining_ || done_) return;
+  if (!outbound_drained_) {
+    // A scan per turn, only while draining (bounded by the drain timeout).
+    bool inbound = io_->accepts_pending();
+    table_.for_each([&inbound](const core::Conn& c) { inbound = inbound || !c.outbound(); });
+    if (inbound) return;
+    outbound_drained_ = true;
+    table_.for_each([](core::Conn& c) { c.begin_drain(); });
+    core::Conn::process_dirty(*ctx_);
+  }
+  if (!table_.empty() || io_->accepts_pending()) return;
   log(LogLevel::debug, "worker " + std::to_string(index_) + ": all connections closed");
   done_ = true;
   io_->wake();  // A turn may be about to wait: let it return at once.

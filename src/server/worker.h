@@ -69,6 +69,8 @@ class Worker final : public framed::Loop, private transport::Sink {
     const std::thread::id owner = thread_.load(std::memory_order_acquire);
     return owner == std::thread::id{} || owner == std::this_thread::get_id();
   }
+  // The drain has begun on this worker (its thread only).
+  [[nodiscard]] bool draining() const noexcept { return draining_; }
   // Makes the calling thread this worker's own (start() does it too).
   void bind_thread() noexcept {
     thread_.store(std::this_thread::get_id(), std::memory_order_release);
@@ -188,6 +190,9 @@ class Worker final : public framed::Loop, private transport::Sink {
   std::size_t cut_ = 0;
   std::vector<std::unique_ptr<Outbound>> outbound_;  // Connects in progress.
   bool draining_ = false;
+  // The drain has come to the outbound connections: every accepted one
+  // had closed (a proxy's backends serve its clients to the end).
+  bool outbound_drained_ = false;
   bool done_ = false;
   bool exit_ = false;
 };
