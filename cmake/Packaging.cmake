@@ -38,6 +38,7 @@ endfunction()
 framed_man_page(framed-server 8 "echo server for length-prefixed frames over TCP")
 framed_man_page(framed-client 1 "send length-prefixed frames and verify each echo")
 framed_man_page(framed-bench 1 "load generator for length-prefixed frame servers")
+framed_man_page(framed-router 8 "frame-aware load balancer for length-prefixed frames")
 if(framed_man_pages)
   add_custom_target(framed_man ALL DEPENDS ${framed_man_pages})
 endif()
@@ -77,7 +78,8 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
     "framed-server echoes length-prefixed frames (a 4-byte big-endian length, then
 the payload) with poll or epoll workers, bounded memory, timeouts and a
 graceful drain; it runs under systemd with socket activation. The package
-also has framed-client, framed-bench (load generator) and framed-conform
+also has framed-router (a load balancer that balances frames, not
+connections), framed-client, framed-bench (load generator) and framed-conform
 (protocol conformance checker), and the static libraries, headers, CMake
 package and pkg-config file for building servers on the framed library.")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)

@@ -29,8 +29,9 @@ deb=$work/out/framed_${version}_${arch}.deb
 
 fail=0
 dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
-programs=(framed-server framed-client framed-conform)
-expected=(/usr/share/man/man8/framed-server.8.gz /usr/share/man/man1/framed-client.1.gz)
+programs=(framed-server framed-client framed-conform framed-router)
+expected=(/usr/share/man/man8/framed-server.8.gz /usr/share/man/man1/framed-client.1.gz
+          /usr/share/man/man8/framed-router.8.gz)
 if [ "$bench" = ON ]; then
   programs+=(framed-bench)
   expected+=(/usr/share/man/man1/framed-bench.1.gz)

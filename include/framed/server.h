@@ -33,9 +33,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -282,6 +284,14 @@ class Connection {
   /// after what was sent (as if it had begun at once).
   void release();
   [[nodiscard]] bool held() const noexcept;
+  /// This connection's backlog cap, instead of ServerOptions::backlog_cap;
+  /// SIZE_MAX: its input is read whatever output it owes. For a connection
+  /// whose input must flow while its own output waits, and whose memory the
+  /// handler bounds itself: a proxy's backend side, whose replies are what
+  /// frees its clients (a proxy that stopped reading a backend while
+  /// sending it a large frame, and a backend that stopped reading while
+  /// its echo waited, would wait for each other for ever).
+  void set_backlog_cap(std::size_t bytes);
   /// Closes gracefully: reading stops, what was queued is delivered, then
   /// the lingering close (the peer's unread input never resets it away).
   /// `why` is logged with the peer's address.
@@ -605,6 +615,15 @@ void set_log_level(LogLevel level) noexcept;
 /// Sets the process's log format; like set_log_level(), before any server
 /// starts.
 void set_log_format(LogFormat format) noexcept;
+/// Writes one line to the process's one log (stderr, in its format) if
+/// `level` is enabled: a service's own events among the server's. `event`
+/// names the line in JSON ("backend_down"), and `fields` are its key and
+/// value pairs there ({"backend", "10.0.0.2:7000"}); text lines show the
+/// message alone. Any thread.
+void log_event(LogLevel level, std::string_view event, std::string_view message,
+         std::initializer_list<std::pair<std::string_view, std::string_view>> fields = {});
+/// Whether a line at `level` would be written (to skip building one).
+[[nodiscard]] bool log_level_enabled(LogLevel level) noexcept;
 
 /// The program-level wrapper: sets the log level, raises RLIMIT_NOFILE to
 /// fit max_conns (or lowers the limit, with a warning), takes the socket

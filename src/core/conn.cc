@@ -52,6 +52,7 @@ Conn::Conn(Context& ctx, transport::Socket& socket, std::uint64_t id, std::size_
       slot_(slot),
       session_(ctx.config.max_frame) {
   socket.owner = this;
+  backlog_cap_ = ctx.config.backlog_cap;
   timer_ = ctx_.loop.timers().add([this] { on_deadline(); });
   last_activity_ = now();
   last_progress_ = now();
@@ -86,8 +87,9 @@ void Conn::start(bool outbound) {
 bool Conn::wants_read() const noexcept {
   if (peer_eof_) return false;
   if (state_ == State::lingering) return true;
-  // Drained to a frame's end, and held open for output still owed.
-  if (state_ == State::draining && !session_.in_frame()) return false;
+  // Held open past the end of its input (EOF, the drain, a protocol
+  // error) for output still owed.
+  if (input_over_) return false;
   // Backpressure: a client that does not read its echoes stops being read,
   // and so does one whose input waits, read but not yet delivered.
   return open_phase() && unread_.empty() && may_deliver();
@@ -103,6 +105,7 @@ transport::Flow Conn::on_input(std::span<const std::byte> got) {
   // also deliver bytes received just before a close began: they are never
   // echoed, exactly as a readiness transport would never have read them.)
   if (!open_phase()) return transport::Flow::more;
+  if (input_over_) return transport::Flow::stop;  // Discarded, as while closing.
   if (!unread_.empty() || !may_deliver()) {
     // Behind input kept back, or while delivery is held (the handler paused
     // this input from elsewhere, or the output reached the cap) when a
@@ -139,7 +142,8 @@ transport::Flow Conn::take_input(std::span<const std::byte> got) {
   if (used.error != DecodeError::none) {
     bump(ctx_.counters.protocol_errors);
     const auto length = session_.decoder().frame_length();
-    begin_close(CloseReason::oversize,
+    // Held, the replies still owed to the frames before it go out first.
+    end_input_close(CloseReason::oversize,
                 "protocol error: " + std::string(framed::to_string(used.error)) + " (length " +
                     std::to_string(length) + " > limit " + std::to_string(ctx_.config.max_frame) +
                     ", header " + hex_header(length) + ") at stream offset " +
@@ -440,6 +444,12 @@ void Conn::request_close(std::string_view why) {
   mark_dirty();
 }
 
+void Conn::set_backlog_cap(std::size_t bytes) {
+  if (backlog_cap_ == bytes) return;
+  backlog_cap_ = bytes;
+  mark_dirty();  // Reading may resume (or stop) at the next settle.
+}
+
 void Conn::set_held(bool held) {
   if (held_ == held) return;
   held_ = held;
@@ -620,6 +630,11 @@ void Connection::hold() {
 void Connection::release() {
   if (foreign(*this, "Connection::release")) return;
   static_cast<core::Conn&>(*this).set_held(false);
+}
+
+void Connection::set_backlog_cap(std::size_t bytes) {
+  if (foreign(*this, "Connection::set_backlog_cap")) return;
+  static_cast<core::Conn&>(*this).set_backlog_cap(bytes);
 }
 
 bool Connection::held() const noexcept { return static_cast<const core::Conn&>(*this).held(); }

@@ -136,6 +136,8 @@ class Conn final : public framed::Connection {
   // the peer's EOF and the drain stop its input as ever, but the close they
   // would begin waits for set_held(false).
   void set_held(bool held);
+  // This connection's own backlog cap (Connection::set_backlog_cap()).
+  void set_backlog_cap(std::size_t bytes);
   [[nodiscard]] bool held() const noexcept { return held_; }
   // Made by Loop::connect() (it owns its handler): the drain comes to it
   // after every accepted connection of its worker has closed.
@@ -205,7 +207,7 @@ class Conn final : public framed::Connection {
   void track_pause();
   // Delivery goes on: under the backlog cap, and not paused by the handler.
   [[nodiscard]] bool may_deliver() const noexcept {
-    return !reading_paused_ && pending_bytes() < ctx_.config.backlog_cap;
+    return !reading_paused_ && pending_bytes() < backlog_cap_;
   }
   // Flow control: notes pending output reaching high_water.
   void note_output() noexcept {
@@ -272,6 +274,8 @@ class Conn final : public framed::Connection {
     util::LogLevel level = util::LogLevel::debug;
   };
   Deferred deferred_;
+  bool input_over_ = false;
+  std::size_t backlog_cap_ = SIZE_MAX;  // ServerOptions::backlog_cap unless the handler set one.  // Held past the end of its input: read no more.
   // Begins the close for the end of input (EOF, drain), or, while held,
   // records it for set_held(false).
   void end_input_close(CloseReason reason, const std::string& why, util::LogLevel level);

@@ -106,8 +106,10 @@ void Conn::end_input_close(CloseReason reason, const std::string& why, LogLevel 
     begin_close(reason, why, level);
     return;
   }
-  // Held: input stops here (wants_read() sees the EOF or the drained frame
-  // end), output goes on; the first reason is the one kept.
+  // Held: input stops here for good (what arrives later is discarded, as
+  // while closing), output goes on; the first reason is the one kept.
+  input_over_ = true;
+  frame_open_ = false;
   if (deferred_.reason == CloseReason::none) deferred_ = {reason, why, level};
 }
 

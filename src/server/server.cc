@@ -290,4 +290,14 @@ std::size_t Server::open_connections() const noexcept {
 void set_log_level(LogLevel level) noexcept { util::set_log_level(level); }
 void set_log_format(LogFormat format) noexcept { util::set_log_format(format); }
 
+void log_event(LogLevel level, std::string_view event, std::string_view message,
+         std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  if (!util::log_enabled(level)) return;
+  util::LogEvent e(event);
+  for (const auto& [key, value] : fields) e.text(key, value);
+  util::log(level, message, e);
+}
+
+bool log_level_enabled(LogLevel level) noexcept { return util::log_enabled(level); }
+
 }  // namespace framed
