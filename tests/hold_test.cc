@@ -143,6 +143,113 @@ TEST(Hold, ReleaseAfterTheDrainClosesAtOnce) {
   EXPECT_TRUE(f.rig.done());
 }
 
+// An oversize length while held: the answers owed to the frames before it
+// go out, then the close; what follows the bad header is never read.
+TEST(Hold, AnOversizeLengthWaitsForTheAnswersOwedToTheFramesBefore) {
+  Fixture f(true);
+  const auto c = f.rig.net().connect();
+  f.rig.settle();
+  auto stream = frame("one");
+  for (int i = 0; i < 4; ++i) stream.push_back(std::byte{0xFF});
+  ASSERT_EQ(f.rig.net().peer_send(c, stream), stream.size());
+  f.rig.advance(milliseconds(50));
+  EXPECT_FALSE(f.rig.net().conn(c).server_fin);
+  ASSERT_EQ(f.rig.net().peer_send(c, frame("two")), 7U);  // Never read.
+  f.rig.advance(milliseconds(100));
+  EXPECT_EQ(text(f.rig.read_all(c)), text(frame("one")));
+  f.rig.advance(milliseconds(1000));
+  EXPECT_TRUE(f.rig.net().conn(c).server_fin);
+  std::size_t errors = 0;
+  for (const auto& line : f.rig.take_log()) errors += line.find("protocol error") != std::string::npos;
+  EXPECT_EQ(errors, 1U) << "one bad header, one error";
+}
+
+// Input the handler kept back (paused) when the drain ends a held
+// connection's input is never delivered, even when it resumes reading.
+TEST(Hold, InputKeptBackIsNotDeliveredAfterTheDrain) {
+  struct PauseUntilAnswered final : FrameHandler {
+    int seen = 0;
+    std::vector<Timer> timers;
+    void on_frame(Connection& c, std::span<const std::byte> payload) override {
+      ++seen;
+      c.hold();
+      c.pause_reading();
+      std::vector<std::byte> p(payload.begin(), payload.end());
+      Loop& loop = c.loop();
+      const std::uint64_t id = c.id();
+      timers.push_back(loop.after(milliseconds(100), [&loop, id, p] {
+        if (Connection* conn = loop.find(id)) {
+          conn->send_frame(p);
+          conn->resume_reading();
+          conn->release();
+        }
+      }));
+    }
+  };
+  PauseUntilAnswered* h = nullptr;
+  Rig rig(options(), nullptr, SimOptions{}, [&h](Loop&) {
+    auto made = std::make_unique<PauseUntilAnswered>();
+    h = made.get();
+    return made;
+  });
+  const auto c = rig.net().connect();
+  rig.settle();
+  auto stream = frame("one");
+  for (const char* s : {"two", "three"}) {
+    const auto more = frame(s);
+    stream.insert(stream.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(rig.net().peer_send(c, stream), stream.size());
+  rig.settle();
+  ASSERT_EQ(h->seen, 1);
+  rig.begin_shutdown();
+  rig.advance(milliseconds(300));
+  EXPECT_EQ(h->seen, 1) << "two and three were kept back when the drain ended the input";
+  EXPECT_EQ(text(rig.read_all(c)), text(frame("one")));
+  rig.advance(milliseconds(1000));
+  EXPECT_TRUE(rig.net().conn(c).server_fin);
+}
+
+// Connection::set_backlog_cap(SIZE_MAX): input is read whatever the
+// connection owes (a proxy's backend side); with the server's cap, input
+// stops once the output owed reaches it.
+TEST(BacklogCap, AConnectionsOwnCapReplacesTheServers) {
+  struct Big final : FrameHandler {
+    bool uncapped = false;
+    int seen = 0;
+    void on_open(Connection& c) override {
+      if (uncapped) c.set_backlog_cap(SIZE_MAX);
+    }
+    void on_frame(Connection& c, std::span<const std::byte>) override {
+      ++seen;
+      c.send_frame(std::vector<std::byte>(300'000, std::byte{7}));  // Above 256 KiB.
+    }
+  };
+  for (const bool uncapped : {false, true}) {
+    Big* h = nullptr;
+    Rig rig(options(), nullptr, SimOptions{}, [&](Loop&) {
+      auto made = std::make_unique<Big>();
+      made->uncapped = uncapped;
+      h = made.get();
+      return made;
+    });
+    const auto c = rig.net().connect();
+    rig.settle();
+    std::vector<std::byte> stream;
+    for (int i = 0; i < 5; ++i) {
+      const auto f = frame("x");
+      stream.insert(stream.end(), f.begin(), f.end());
+    }
+    ASSERT_EQ(rig.net().peer_send(c, stream), stream.size());
+    rig.advance(milliseconds(50));  // The peer reads nothing.
+    if (uncapped) {
+      EXPECT_EQ(h->seen, 5);
+    } else {
+      EXPECT_LE(h->seen, 2) << "input stops once the output owed reaches 256 KiB";
+    }
+  }
+}
+
 // The drain timeout still cuts a connection held for ever.
 TEST(Hold, TheDrainTimeoutCutsAConnectionHeldForEver) {
   struct Forever final : FrameHandler {

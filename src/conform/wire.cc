@@ -96,7 +96,7 @@ class Session {
     if (may_write) want = plan_.lazy_read ? POLLOUT : static_cast<short>(POLLIN | POLLOUT);
     const auto wake = may_write ? deadline_ : std::min(deadline_, next_write_);
     // A lazy reader waits for room briefly before it reads anything.
-    const int wait = plan_.lazy_read && may_write ? std::min(poll_ms(wake), 20) : poll_ms(wake);
+    const int wait = plan_.lazy_read && may_write ? std::min(poll_ms(wake), 5) : poll_ms(wake);
     short ev = poll_one(fd_, want, wait);
     if (plan_.lazy_read && may_write && (ev & POLLOUT) == 0) {
       ev = poll_one(fd_, POLLIN | POLLOUT, poll_ms(deadline_));

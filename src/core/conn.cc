@@ -118,6 +118,7 @@ transport::Flow Conn::on_input(std::span<const std::byte> got) {
 }
 
 transport::Flow Conn::take_input(std::span<const std::byte> got) {
+  if (input_over_) return transport::Flow::stop;
   if (state_ == State::proxy_header) {
     if (!read_proxy_header(got)) return transport::Flow::stop;
     // The header took the whole read (or is still incomplete).
@@ -503,7 +504,7 @@ void Conn::resume_input() {
   // its echo could pass the cap by more than one read.
   const std::size_t piece = ctx_.config.read_chunk;
   std::vector<std::byte> input;
-  while (!unread_.empty() && open_phase() && may_deliver()) {
+  while (!unread_.empty() && open_phase() && !input_over_ && may_deliver()) {
     if (unread_.size() <= piece) {
       input.swap(unread_);
       unread_.clear();

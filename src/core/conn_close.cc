@@ -110,6 +110,8 @@ void Conn::end_input_close(CloseReason reason, const std::string& why, LogLevel 
   // while closing), output goes on; the first reason is the one kept.
   input_over_ = true;
   frame_open_ = false;
+  unread_.clear();  // Input kept back is never delivered now, as when closing.
+  eof_deferred_ = false;
   if (deferred_.reason == CloseReason::none) deferred_ = {reason, why, level};
 }
 

@@ -94,7 +94,12 @@ void Router::probe(Backend& b) {
 
 void Router::schedule_probe(Backend& b) {
   if (loop_.stopping() || b.probe.active()) return;
-  const milliseconds wait = b.health == Backend::Health::down ? b.backoff : milliseconds(0);
+  // Never at once: a backend that accepts and closes at once (full, or
+  // draining) must not turn its reconnects into a busy loop. A down one
+  // waits its backoff, which doubles at each failure and is reset only by
+  // a reply (a backend that accepts but never answers keeps backing off).
+  const milliseconds wait =
+      b.health == Backend::Health::down ? b.backoff : options_.probe_interval;
   if (b.health == Backend::Health::down) {
     b.backoff = std::min(options_.probe_max, b.backoff * 2);
   }
@@ -113,7 +118,6 @@ void Router::link_open(Link& l, Connection& c) {
   if (b.health != Backend::Health::up) {
     const bool was_down = b.health == Backend::Health::down;
     b.health = Backend::Health::up;
-    b.backoff = options_.probe_interval;
     set(b.stats->up, 1);
     log_event(LogLevel::info, "backend_up",
         "backend " + b.name + (was_down ? " is up again" : " is up") + " (worker " +
@@ -132,8 +136,14 @@ void Router::link_lost(Link& l, const std::string& why) {
     Connection* c = std::exchange(l.conn, nullptr);
     --b.open_links;
     c->close("backend connection given up");
+    wake_blocked();  // A full link that is gone will never drain.
   }
-  if (loop_.stopping() && l.queue.empty()) return;  // The drain closes links.
+  if (loop_.stopping() && l.queue.empty()) {
+    // The drain closes links. Frames parked for a first connect that the
+    // drain cancelled are refused now, not left to the drain timeout.
+    if (!any_starting()) unpark_all();
+    return;
+  }
   if (!l.queue.empty()) {
     mark_down(b, why + " with " + std::to_string(l.queue.size()) + " frame(s) in flight");
     return;
@@ -179,6 +189,7 @@ void Router::mark_down(Backend& b, const std::string& why) {
   }
   schedule_probe(b);
   for (auto& f : orphans) fail(std::move(f), b);
+  wake_blocked();  // Its full links are gone and will never drain.
   // Frames parked for a first connect: refused once nothing can come up.
   if (!any_starting()) unpark_all();
 }
@@ -261,7 +272,15 @@ Link* Router::choose(Backend& b) noexcept {
 
 void Router::send(Backend& first, InFlight f, std::span<const std::byte> payload) {
   for (Backend* b = &first; b != nullptr; b = pick(payload)) {
-    Link* l = choose(*b);
+    Link* l = nullptr;
+    if (options_.balance == Balance::key) {
+      // A key keeps one connection of its backend while it is open, so
+      // that the backend sees that key's frames in order.
+      const auto key = payload.first(std::min(payload.size(), options_.key_bytes));
+      Link& pinned = b->links[hash_key(key) % b->links.size()];
+      if (pinned.conn != nullptr) l = &pinned;
+    }
+    if (l == nullptr) l = choose(*b);
     if (l == nullptr) continue;  // Not ready: pick() never returns one.
     if (!l->conn->send_frame(payload)) {
       // The connection began a close of its own (its idle timeout): it is
@@ -280,7 +299,6 @@ void Router::send(Backend& first, InFlight f, std::span<const std::byte> payload
     return;
   }
   // No backend can take it: its client is closed after the replies before it.
-  bump(stats_.refused_no_backend);
   if (Connection* c = loop_.find(f.client)) {
     if (auto* st = c->context<ClientState>()) {
       st->replies.fail(f.seq);
@@ -326,6 +344,7 @@ void Router::link_reply(Link& l, std::span<const std::byte> payload) {
   }
   InFlight f = std::move(l.queue.front());
   l.queue.pop_front();
+  b.backoff = options_.probe_interval;  // It answers: a later failure starts afresh.
   --b.in_flight;
   set(b.stats->in_flight, b.in_flight);
   bump(b.stats->replies);
@@ -351,7 +370,9 @@ void Router::flush(Connection& c, ClientState& st) {
     // The oldest frame left failed: every reply before it is written, and
     // nothing after it can be in order.
     c.release();
-    c.close("a backend failed with this client's frame in flight (no --retry)");
+    c.close(options_.retry ? "a backend failed with this client's frame in flight, and no "
+                             "other backend could take it"
+                           : "a backend failed with this client's frame in flight (no --retry)");
     return;
   }
   settle(c, st);
@@ -396,9 +417,12 @@ void Router::on_drain(Connection& c) {
   if (auto* st = c.context<ClientState>()) settle(c, *st);
 }
 
-void Router::link_writable(Link& /*l*/) {
-  // Any backend connection that drains lets every blocked client try again
-  // (it re-blocks if its next frame meets another full connection).
+void Router::link_writable(Link& /*l*/) { wake_blocked(); }
+
+void Router::wake_blocked() {
+  // Any backend connection that drains (or is given up) lets every blocked
+  // client try again (it re-blocks if its next frame meets another full
+  // connection).
   std::vector<std::uint64_t> ids;
   ids.swap(blocked_);
   for (const std::uint64_t id : ids) {

@@ -126,6 +126,8 @@ class Router final : public FrameHandler {
   // Holds the client while replies are owed; pauses or resumes its input.
   void settle(Connection& c, ClientState& st);
   void unpark_all();
+  // Lets every blocked client try again.
+  void wake_blocked();
   void refuse(Connection& c, const char* why);
 
   Loop& loop_;
