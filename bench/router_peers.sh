@@ -78,7 +78,8 @@ start_backends() {  # KIND: slow (delay-echo --work 1ms) or echo (framed-server)
 }
 start_router() {
   local args=()
-  for p in "${backend_ports[@]}"; do args+=(--backend "127.0.0.1:$p"); done
+  local bp
+  for bp in "${backend_ports[@]}"; do args+=(--backend "127.0.0.1:$bp"); done
   start_listening router "$router" --listen 127.0.0.1:0 "${args[@]}" --max-conns 1000 \
     --log-level warn --balance "${BALANCE:-least-pending}"
   port=$started_port proxy_pid=$started_pid
@@ -92,6 +93,10 @@ global
   pidfile $tmp/haproxy.pid
 defaults
   mode tcp
+  # Without these, HAProxy 2.6 accepts a burst of 50 connects slowly
+  # enough that the load generator's connects time out.
+  maxconn 4096
+  backlog 4096
   timeout connect 2s
   timeout client 60s
   timeout server 60s

@@ -243,8 +243,11 @@ void Worker::on_sent(transport::Socket& s, std::size_t bytes, std::uint64_t fram
 }
 
 void Worker::on_settle(transport::Socket& s) {
+  // Output one connection's input made for others (a proxy's replies, a
+  // broadcast) is written at the end of the turn (turn()), not after each
+  // socket: a connection that several sockets of this turn sent to gets
+  // one write, not one per sender.
   conn(s).on_settle();
-  core::Conn::process_dirty(*ctx_);
 }
 
 }  // namespace framed::server
