@@ -30,40 +30,9 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Starts a program printing "listening on HOST:PORT"; sets $started_pid and
-# $started_port.
-start_listening() {
-  local log=$tmp/$1.log
-  shift
-  "$@" >"$log" 2>&1 &
-  started_pid=$!
-  pids+=("$started_pid")
-  for _ in $(seq 100); do
-    if started_port=$(grep -o 'listening on [^ ]*:[0-9]*' "$log" | head -n1 | grep -o '[0-9]*$'); then
-      return 0
-    fi
-    kill -0 "$started_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "tls_peers: $* did not start: $(cat "$log")" >&2
-  return 1
-}
-
-wait_port() {
-  for _ in $(seq 100); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "tls_peers: nothing listens on port $1" >&2
-  return 1
-}
+me=tls_peers
+# shellcheck source=bench/peers/lib.sh
+source "$(dirname "$0")/peers/lib.sh"
 
 # Each server: start_NAME sets $port and $server_pids (every process whose
 # CPU counts).

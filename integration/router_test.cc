@@ -70,8 +70,17 @@ class Router : public ::testing::Test {
     router = spawn(FRAMED_ROUTER_PATH, a);
     // Every backend up before the test's first frame, so that none is
     // parked or sent elsewhere.
-    for (int i = 0; i < 500 && ups() < backends.size(); ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(ups(), backends.size()) << log();
+    const std::size_t workers = workers_in(args);
+    for (int i = 0; i < 500 && ups() < backends.size() * workers; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(ups(), backends.size() * workers) << log();
+  }
+  static std::size_t workers_in(const std::vector<std::string>& args) {
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "--workers") return std::stoul(args[i + 1]);
+    }
+    return 1;
   }
   std::size_t ups() const {
     const std::string text = log();
@@ -117,6 +126,29 @@ TEST_F(Router, KeepsEveryClientsOrderUnderRandomBackendDelaysWithEachPolicy) {
     EXPECT_EQ(r.status.code, 0) << policy << "\n" << r.out << r.err << log();
     router.reset();
   }
+}
+
+// Each worker keeps its own pools and health; clients land on either.
+TEST_F(Router, KeepsEveryClientsOrderWithSeveralWorkers) {
+  start_backends(3, FRAMED_DELAY_ECHO_PATH, {"--delay-max", "5ms"});
+  start_router({"--workers", "2"});
+  const ProgramRun r =
+      stress(router->port(), {"--clients", "20", "--frames", "100", "--window", "16"});
+  EXPECT_EQ(r.status.code, 0) << r.out << r.err << log();
+}
+
+// --proxy-protocol on the listening side: the header first, then frames.
+TEST_F(Router, TakesAProxyHeaderBeforeTheFrames) {
+  start_backends(1, FRAMED_SERVER_PATH, {});
+  start_router({"--proxy-protocol"});
+  auto fd = connect_local(router->port());
+  ASSERT_TRUE(fd.valid());
+  auto request = bytes_of("PROXY TCP4 192.0.2.7 127.0.0.1 5555 7780\r\n");
+  const auto f = frame_of("behind a proxy");
+  request.insert(request.end(), f.begin(), f.end());
+  const Exchange ex = exchange(fd.get(), request, SIZE_MAX, true, 5'000ms);
+  EXPECT_EQ(ex.received, f);
+  EXPECT_TRUE(ex.eof) << "the close follows the reply to the half-close";
 }
 
 TEST_F(Router, SendsEveryFrameOfAKeyToOneBackend) {

@@ -1,42 +1,12 @@
 #include "options.h"
 
-#include <charconv>
+#include <framed/parse.h>
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
 namespace broadcast {
-namespace {
-
-std::optional<std::uint64_t> number(std::string_view text, std::uint64_t max) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || text.empty() || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-// "4194304", "64KiB", "4MiB", "1GiB".
-std::optional<std::uint64_t> size(std::string_view text, std::uint64_t max) {
-  std::uint64_t scale = 1;
-  for (const auto& [suffix, factor] :
-       {std::pair<std::string_view, std::uint64_t>{"KiB", 1ULL << 10U},
-        {"MiB", 1ULL << 20U},
-        {"GiB", 1ULL << 30U},
-        {"B", 1}}) {
-    if (text.size() > suffix.size() && text.ends_with(suffix)) {
-      text.remove_suffix(suffix.size());
-      scale = factor;
-      break;
-    }
-  }
-  const auto n = number(text, max / scale);
-  if (!n) return std::nullopt;
-  return *n * scale;
-}
-
-}  // namespace
 
 const char* usage() {
   return R"(usage: framed-broadcast [options]
@@ -90,23 +60,23 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
       out.server.host = std::string(v);
       ok = !v.empty();
     } else if (arg == "--port") {
-      const auto n = number(v, 65535);
+      const auto n = framed::parse_uint(v, 65535);
       ok = n.has_value();
       if (ok) out.server.port = static_cast<std::uint16_t>(*n);
     } else if (arg == "--max-conns") {
-      const auto n = number(v, 1'000'000);
+      const auto n = framed::parse_uint(v, 1'000'000);
       ok = n && *n > 0;
       if (ok) out.server.max_conns = static_cast<std::size_t>(*n);
     } else if (arg == "--max-frame") {
-      const auto n = size(v, 0xFFFFFFFFU);
+      const auto n = framed::parse_size(v, 0xFFFFFFFFU);
       ok = n.has_value();
       if (ok) out.server.max_frame = static_cast<std::uint32_t>(*n);
     } else if (arg == "--workers") {
-      const auto n = number(v, 256);
+      const auto n = framed::parse_uint(v, 256);
       ok = n && *n > 0;
       if (ok) out.server.workers = static_cast<std::size_t>(*n);
     } else if (arg == "--max-backlog") {
-      const auto n = size(v, 1ULL << 40U);
+      const auto n = framed::parse_size(v, 1ULL << 40U);
       ok = n && *n > 0;
       if (ok) out.max_backlog = static_cast<std::size_t>(*n);
     } else if (arg == "--log-level") {

@@ -1,7 +1,6 @@
 #include "router/options.h"
 
 #include <algorithm>
-#include <charconv>
 #include <functional>
 #include <map>
 #include <optional>
@@ -9,54 +8,12 @@
 #include <thread>
 #include <utility>
 
+#include "framed/parse.h"
+
 namespace framed::router {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::optional<std::uint64_t> number(std::string_view text, std::uint64_t max) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || text.empty() || value > max) {
-    return std::nullopt;
-  }
-  return value;
-}
-
-// "250ms", "5s", "2m", "1h", or "0".
-std::optional<milliseconds> duration(std::string_view text) {
-  if (text == "0") return milliseconds(0);
-  for (const auto& [unit, scale] : {std::pair<std::string_view, std::uint64_t>{"ms", 1},
-                                    {"s", 1000},
-                                    {"m", 60'000},
-                                    {"h", 3'600'000}}) {
-    if (text.size() > unit.size() && text.ends_with(unit)) {
-      const auto n = number(text.substr(0, text.size() - unit.size()), UINT32_MAX);
-      if (!n) return std::nullopt;
-      return milliseconds(static_cast<milliseconds::rep>(*n * scale));
-    }
-  }
-  return std::nullopt;
-}
-
-// "65536", "64KiB", "16MiB", "1GiB".
-std::optional<std::uint64_t> size(std::string_view text, std::uint64_t max) {
-  std::uint64_t scale = 1;
-  for (const auto& [suffix, factor] :
-       {std::pair<std::string_view, std::uint64_t>{"KiB", 1ULL << 10U},
-        {"MiB", 1ULL << 20U},
-        {"GiB", 1ULL << 30U},
-        {"B", 1}}) {
-    if (text.size() > suffix.size() && text.ends_with(suffix)) {
-      text.remove_suffix(suffix.size());
-      scale = factor;
-      break;
-    }
-  }
-  const auto n = number(text, max / scale);
-  if (!n) return std::nullopt;
-  return *n * scale;
-}
 
 // "HOST:PORT", "[V6]:PORT"; with `port_only`, a bare "PORT" too.
 std::optional<Address> address(std::string_view text, bool allow_zero, bool port_only) {
@@ -77,7 +34,7 @@ std::optional<Address> address(std::string_view text, bool allow_zero, bool port
   } else {
     return std::nullopt;
   }
-  const auto p = number(port, 65535);
+  const auto p = parse_uint(port, 65535);
   if (a.host.empty() || !p || (*p == 0 && !allow_zero)) return std::nullopt;
   a.port = static_cast<std::uint16_t>(*p);
   return a;
@@ -87,7 +44,7 @@ using Setter = std::function<bool(std::string_view)>;
 
 Setter set_duration(milliseconds& out, bool allow_zero) {
   return [&out, allow_zero](std::string_view v) {
-    const auto d = duration(v);
+    const auto d = parse_duration(v);
     if (!d || (!allow_zero && d->count() == 0)) return false;
     out = *d;
     return true;
@@ -96,7 +53,7 @@ Setter set_duration(milliseconds& out, bool allow_zero) {
 
 Setter set_count(std::size_t& out, std::uint64_t min, std::uint64_t max) {
   return [&out, min, max](std::string_view v) {
-    const auto n = number(v, max);
+    const auto n = parse_uint(v, max);
     if (!n || *n < min) return false;
     out = static_cast<std::size_t>(*n);
     return true;
@@ -228,7 +185,7 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
       {"--drain-timeout", set_duration(s.drain_timeout, true)},
       {"--max-frame",
        [&](std::string_view v) {
-         const auto n = size(v, 0xFFFFFFFFU);
+         const auto n = parse_size(v, 0xFFFFFFFFU);
          if (n) s.max_frame = static_cast<std::uint32_t>(*n);
          return n.has_value();
        }},

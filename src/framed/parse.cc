@@ -1,8 +1,8 @@
-#include "util/parse.h"
+#include "framed/parse.h"
 
 #include <charconv>
 
-namespace framed::util {
+namespace framed {
 namespace {
 
 // Splits "123abc" into 123 and "abc"; fails when there is no leading digit
@@ -68,4 +68,4 @@ std::optional<std::uint64_t> parse_size(std::string_view text, std::uint64_t max
   return value * scale;
 }
 
-}  // namespace framed::util
+}  // namespace framed
