@@ -266,6 +266,33 @@ TEST_F(Router, ABackendThatStopsReadingIsTimedOutAndItsFramesRetried) {
       << log();
 }
 
+// One client with frames of 1 MiB, 16 in flight: the links to the backend
+// that stops reading fill past their high-water mark, so the client is
+// paused behind them, and no other link ever needs to drain. Marking that
+// backend down must wake it, or it waits for its idle timeout.
+TEST_F(Router, AClientBlockedBehindABackendThatStopsReadingIsWokenWhenItIsMarkedDown) {
+  start_backends(1, FRAMED_SERVER_PATH, {});
+  backends.push_back(spawn(FRAMED_DELAY_ECHO_PATH,
+                           {"--port", "0", "--stop-reading-after", "1", "--log-level", "warn"}));
+  start_router({"--retry", "--backend-timeout", "300ms"});
+  Client c;
+  ASSERT_FALSE(c.connect("127.0.0.1", router->port()));
+  constexpr std::size_t kSize = 1U << 20U;
+  const auto request = [](std::size_t n, std::vector<std::byte>& out) {
+    out.assign(kSize, static_cast<std::byte>(n));
+  };
+  const auto on_reply = [](std::size_t n, std::span<const std::byte> p) {
+    return p.size() == kSize && p.front() == static_cast<std::byte>(n) &&
+           p.back() == static_cast<std::byte>(n);
+  };
+  Client::PipelineOptions po;
+  po.window = 16;
+  po.timeout = 10'000ms;
+  const Error e = c.pipeline(40, request, on_reply, po);
+  EXPECT_FALSE(e) << e.message << "\n" << log();
+  EXPECT_NE(log().find("is down: no reply within 300ms"), std::string::npos) << log();
+}
+
 TEST_F(Router, TakesARestartedBackendBack) {
   start_backends(2, FRAMED_SERVER_PATH, {});
   start_router({"--probe-interval", "50ms"});
