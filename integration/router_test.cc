@@ -151,6 +151,28 @@ TEST_F(Router, TakesAProxyHeaderBeforeTheFrames) {
   EXPECT_TRUE(ex.eof) << "the close follows the reply to the half-close";
 }
 
+// TLS toward the clients (the backends stay plain).
+TEST_F(Router, ServesClientsOverTls) {
+  if (!Client::tls_supported()) GTEST_SKIP() << "built without TLS";
+  const std::string certs = FRAMED_TLS_CERTS;
+  start_backends(2, FRAMED_SERVER_PATH, {});
+  start_router({"--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server.key"});
+  Client c;
+  ClientTlsOptions t;
+  t.enabled = true;
+  t.ca_file = certs + "/ca.pem";
+  c.set_tls(t);
+  const Error connected = c.connect("127.0.0.1", router->port());
+  ASSERT_FALSE(connected) << connected.message << "\n" << log();
+  std::vector<std::byte> reply;
+  for (int i = 0; i < 4; ++i) {
+    const std::string payload = "secret " + std::to_string(i);
+    ASSERT_FALSE(c.send_frame(as_span(payload)));
+    ASSERT_FALSE(c.receive_frame(reply, 10s));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply.data()), reply.size()), payload);
+  }
+}
+
 TEST_F(Router, SendsEveryFrameOfAKeyToOneBackend) {
   start_backends(3, FRAMED_SERVER_PATH, {"--log-level", "info"});
   start_router({"--balance", "key", "--key-bytes", "6"});

@@ -160,6 +160,7 @@ TEST(RouterOptions, RefusesWhatItCannotUseSayingWhy) {
       {{"--backend", "a:1", "--frobnicate"}, "unknown option '--frobnicate'"},
       {{"--backend", "a:1", "--listen"}, "option '--listen' needs a value"},
       {{"--backend", "a:1", "stray"}, "unexpected argument 'stray'"},
+      {{"--backend", "a:1", "--tls-min-version", "1.1"}, "invalid value '1.1' for --tls-min-version"},
   };
   for (const auto& [args, expected] : cases) {
     Options o;
@@ -167,6 +168,12 @@ TEST(RouterOptions, RefusesWhatItCannotUseSayingWhy) {
     EXPECT_EQ(parse_args(args, o, message), Parsed::error);
     EXPECT_EQ(message, expected);
   }
+  Options o;
+  std::string message;
+  EXPECT_EQ(parse_args({"--backend", "a:1", "--tls-cert", "c.pem"}, o, message), Parsed::error);
+  EXPECT_EQ(message, tls_supported() ? "TLS needs both --tls-cert and --tls-key"
+                                     : "this framed-router was built without TLS (OpenSSL 3 was "
+                                       "not found)");
 }
 
 }  // namespace

@@ -126,6 +126,15 @@ the server (as framed-server):
   --io B                event loop: auto, poll, epoll or io_uring (default auto)
   --proxy-protocol      clients begin with a PROXY protocol header (v1 or v2)
   --proxy-from CIDR,... peers allowed to send one (default 127.0.0.0/8,::1/128)
+  --tls-cert FILE       TLS toward clients with this PEM certificate chain
+                        (needs --tls-key); backends stay plain TCP
+  --tls-key FILE        the certificate's PEM private key
+  --tls-client-ca FILE  mutual TLS: clients must present a certificate this
+                        PEM CA signed
+  --tls-min-version V   1.2 or 1.3 (default 1.2)
+  --tls-handshake-timeout DUR
+                        close a client whose handshake has not finished this
+                        long after the accept (default 5s)
   --metrics [HOST:]PORT Prometheus metrics at /metrics (the server's, and per
                         backend: up, frames forwarded, replies, in flight,
                         failures, retries) and /healthz. Off by default
@@ -139,7 +148,8 @@ optionally with B, KiB, MiB or GiB.
 
 Once listening, prints "listening on HOST:PORT" on stdout; logs go to stderr.
 SIGINT or SIGTERM stops accepting, lets every frame in flight be answered
-(up to --drain-timeout), then exits 0. SIGUSR1 logs the counters.
+(up to --drain-timeout), then exits 0. SIGUSR1 logs the counters. SIGHUP
+reloads the TLS certificate and key for new clients.
 )";
 }
 
@@ -236,6 +246,27 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
          }
          return false;
        }},
+      {"--tls-cert",
+       [&](std::string_view v) {
+         s.tls.cert_file = std::string(v);
+         return !v.empty();
+       }},
+      {"--tls-key",
+       [&](std::string_view v) {
+         s.tls.key_file = std::string(v);
+         return !v.empty();
+       }},
+      {"--tls-client-ca",
+       [&](std::string_view v) {
+         s.tls.client_ca_file = std::string(v);
+         return !v.empty();
+       }},
+      {"--tls-min-version",
+       [&](std::string_view v) {
+         s.tls.min_version = std::string(v);
+         return v == "1.2" || v == "1.3";
+       }},
+      {"--tls-handshake-timeout", set_duration(s.tls.handshake_timeout, true)},
       {"--log-format",
        [&](std::string_view v) {
          if (v == "text") s.log_format = LogFormat::text;
@@ -283,6 +314,16 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
   }
   if (out.backends.empty()) {
     message = "at least one --backend HOST:PORT is needed";
+    return Parsed::error;
+  }
+  const bool tls_asked = !s.tls.cert_file.empty() || !s.tls.key_file.empty() ||
+                         !s.tls.client_ca_file.empty();
+  if (tls_asked && !tls_supported()) {
+    message = "this framed-router was built without TLS (OpenSSL 3 was not found)";
+    return Parsed::error;
+  }
+  if (tls_asked && (s.tls.cert_file.empty() || s.tls.key_file.empty())) {
+    message = "TLS needs both --tls-cert and --tls-key";
     return Parsed::error;
   }
   if (!proxy_from.empty()) {
