@@ -23,14 +23,6 @@ for b in "$bench" "$server" "$router" "$delay"; do
 done
 command -v haproxy >/dev/null || { echo "router_peers: haproxy is needed: apt-get install haproxy" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 me=router_peers
 # shellcheck source=bench/peers/lib.sh
 source "$(dirname "$0")/peers/lib.sh"

@@ -22,14 +22,6 @@ certs=tests/tls/certs
 [ -x "$bench" ] && [ -x "$server" ] ||
   { echo "tls_peers: build first: cmake --workflow --preset release" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 me=tls_peers
 # shellcheck source=bench/peers/lib.sh
 source "$(dirname "$0")/peers/lib.sh"

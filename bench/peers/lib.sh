@@ -1,7 +1,17 @@
 # Shell helpers shared by the scripts that run framed against its peers
-# (bench/tls_peers.sh, bench/router_peers.sh). Source it after setting
-# $tmp (a scratch folder), an array pids=() (processes to stop at exit) and
-# $me (the script's name, for messages).
+# (bench/tls_peers.sh, bench/router_peers.sh). Source it after setting $me
+# (the script's name, for messages): it makes $tmp (a scratch folder,
+# removed at exit) and pids=() (processes started, stopped at exit).
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # A free TCP port on 127.0.0.1 (for a peer that cannot bind port 0).
 free_port() {

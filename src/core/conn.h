@@ -22,7 +22,7 @@
 // Its members are defined in three files: conn.cc (input, delivery,
 // output), conn_close.cc (the close, the linger, the drain, the
 // deadlines) and conn_report.cc (what it reports: latency, pending bytes,
-// log events).
+// log events); connection_api.cc is framed::Connection's checked front.
 #pragma once
 
 #include <cstdint>

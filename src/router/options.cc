@@ -51,6 +51,14 @@ Setter set_duration(milliseconds& out, bool allow_zero) {
   };
 }
 
+// A file name or another text that must not be empty.
+Setter set_text(std::string& out) {
+  return [&out](std::string_view v) {
+    out = std::string(v);
+    return !v.empty();
+  };
+}
+
 Setter set_count(std::size_t& out, std::uint64_t min, std::uint64_t max) {
   return [&out, min, max](std::string_view v) {
     const auto n = parse_uint(v, max);
@@ -219,11 +227,7 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
          else return false;
          return true;
        }},
-      {"--proxy-from",
-       [&](std::string_view v) {
-         proxy_from = std::string(v);
-         return !v.empty();
-       }},
+      {"--proxy-from", set_text(proxy_from)},
       {"--metrics",
        [&](std::string_view v) {
          const auto a = address(v, true, true);
@@ -246,21 +250,9 @@ Parsed parse(int argc, const char* const* argv, Options& out, std::string& messa
          }
          return false;
        }},
-      {"--tls-cert",
-       [&](std::string_view v) {
-         s.tls.cert_file = std::string(v);
-         return !v.empty();
-       }},
-      {"--tls-key",
-       [&](std::string_view v) {
-         s.tls.key_file = std::string(v);
-         return !v.empty();
-       }},
-      {"--tls-client-ca",
-       [&](std::string_view v) {
-         s.tls.client_ca_file = std::string(v);
-         return !v.empty();
-       }},
+      {"--tls-cert", set_text(s.tls.cert_file)},
+      {"--tls-key", set_text(s.tls.key_file)},
+      {"--tls-client-ca", set_text(s.tls.client_ca_file)},
       {"--tls-min-version",
        [&](std::string_view v) {
          s.tls.min_version = std::string(v);
