@@ -6,7 +6,10 @@
 # Figures: server CPU per operation (every server process added), the
 # operations per second, for four workloads: small (50 conns x 64 B x 16 in
 # flight), bulk (50 x 64 KiB x 2), full and resumed handshakes. Prints a
-# Markdown table (the ranges over RUNS rounds, servers interleaved).
+# Markdown table (the ranges over RUNS rounds, servers interleaved), then,
+# with bulk and framed-plain measured, the bulk floor: framed-plain's CPU
+# per frame plus AES-128-GCM both ways at the speed `openssl speed`
+# measures in each round.
 #   bench/tls_peers.sh [BUILD_DIR] [DURATION] [RUNS]   (build/release 3s 2)
 # Peers (skipped with a note when absent): nodejs, nginx +
 # libnginx-mod-stream, stunnel4 (scripts/setup.sh --with-peers).
@@ -146,9 +149,16 @@ for round in $(seq "$runs"); do
     done
     stop_all
   done
+  # The bulk floor's crypto part: AES-128-GCM (the suite framed negotiates)
+  # over 16 KiB records, on this machine now, in thousands of bytes per second.
+  if [[ " ${workloads[*]} " == *" bulk "* ]]; then
+    openssl speed -evp aes-128-gcm -bytes 16384 -seconds 1 2>/dev/null |
+      awk '/^AES-128-GCM/ {sub(/k$/, "", $2); print $2}' >>"$tmp/aes.txt"
+  fi
 done
 
-python3 - "$results" "${have[*]}" "${workloads[*]}" <<'PY'
+touch "$tmp/aes.txt"
+python3 - "$results" "${have[*]}" "${workloads[*]}" "$tmp/aes.txt" <<'PY'
 import json, sys
 rows = [l.rstrip('\n').split('\t', 2) for l in open(sys.argv[1]) if l.strip()]
 servers, workloads = sys.argv[2].split(), sys.argv[3].split()
@@ -180,5 +190,23 @@ for w in workloads:
             else:
                 out.append(rng([x[idx] for x in v], fmt))
         print(f'| {w}, {what} | ' + ' | '.join(out) + ' |')
+# The bulk floor: what framed-server spends on a 64 KiB echo in plain TCP,
+# plus encrypting and decrypting it at the speed `openssl speed` measured in
+# the same rounds. No TLS echo can spend less without kTLS (docs/TLS.md).
+aes = [float(l) * 1000 for l in open(sys.argv[4]) if l.strip()]
+plain = [x[0] for x in cell.get(('framed-plain', 'bulk'), []) if x]
+if aes and plain:
+    crypto = [2 * (65536 + 4) / rate * 1e6 for rate in aes]
+    floor = [min(plain) + min(crypto), max(plain) + max(crypto)]
+    print()
+    print(f'bulk floor: framed-plain {rng(plain, "%.1f")} µs/frame + AES-128-GCM both ways '
+          f'{rng(crypto, "%.1f")} µs ({rng([r / 1e9 for r in aes], "%.2f")} GB/s) = '
+          f'{rng(floor, "%.1f")} µs/frame')
+    for s in servers:
+        v = [x[0] for x in cell.get((s, 'bulk'), []) if x]
+        if v and s != 'framed-plain':
+            mid = (min(v) + max(v)) / 2
+            print(f'  {s}: {mid - sum(floor) / 2:+.1f} µs/frame above the floor; '
+                  f'the floor is {sum(floor) / 2 / mid:.2f}x of it')
 PY
 for n in "${notes[@]}"; do echo "note: $n"; done
