@@ -315,6 +315,29 @@ TEST_F(Router, AClientBlockedBehindABackendThatStopsReadingIsWokenWhenItIsMarked
   EXPECT_NE(log().find("is down: no reply within 300ms"), std::string::npos) << log();
 }
 
+// --backend-timeout counts from the reply before a frame when that came
+// later than the frame: a backend answering one frame per 100 ms is slow,
+// not down, even when the eighth frame of a pipeline on its one connection
+// waits 800 ms for its reply (it was marked down at the third).
+TEST_F(Router, ABackendThatAnswersSteadilyIsNotMarkedDownForItsQueue) {
+  start_backends(1, FRAMED_DELAY_ECHO_PATH, {"--service", "100ms"});
+  start_router({"--backend-timeout", "300ms", "--backend-conns", "1"});
+  Client c;
+  ASSERT_FALSE(c.connect("127.0.0.1", router->port()));
+  const auto request = [](std::size_t n, std::vector<std::byte>& out) {
+    out.assign(16, static_cast<std::byte>(n));
+  };
+  const auto on_reply = [](std::size_t n, std::span<const std::byte> p) {
+    return p.size() == 16 && p.front() == static_cast<std::byte>(n);
+  };
+  Client::PipelineOptions po;
+  po.window = 8;
+  po.timeout = 10'000ms;
+  const Error e = c.pipeline(8, request, on_reply, po);
+  EXPECT_FALSE(e) << e.message << "\n" << log();
+  EXPECT_EQ(log().find("is down"), std::string::npos) << log();
+}
+
 TEST_F(Router, TakesARestartedBackendBack) {
   start_backends(2, FRAMED_SERVER_PATH, {});
   start_router({"--probe-interval", "50ms"});
@@ -332,6 +355,38 @@ TEST_F(Router, TakesARestartedBackendBack) {
     ASSERT_FALSE(c.receive_frame(reply, 10s));
   }
   EXPECT_EQ(echoed(*backends[1], 5), 5) << "round-robin over both again";
+}
+
+// Clients at --max-conns cannot take the slot a backend connection needs
+// to be made again: a client arriving while the link is down is refused,
+// and the link comes back (it failed with "max_conns connections are open"
+// when clients and links shared one limit first come, first served).
+TEST_F(Router, ClientsAtMaxConnsCannotTakeABackendLinksSlot) {
+  start_backends(1, FRAMED_SERVER_PATH, {});
+  start_router({"--max-conns", "2", "--probe-interval", "50ms"});
+  Client a;
+  Client b;
+  std::vector<std::byte> reply;
+  for (Client* c : {&a, &b}) {
+    ASSERT_FALSE(c->connect("127.0.0.1", router->port()));
+    ASSERT_FALSE(c->send_frame(as_span("x")));
+    ASSERT_FALSE(c->receive_frame(reply, 10s)) << log();
+  }
+  const std::string port = std::to_string(backends[0]->port());
+  backends[0]->send_signal(SIGKILL);
+  (void)backends[0]->wait_exit(5s);
+  ASSERT_TRUE(router->wait_for_log("backend 127.0.0.1:" + port + " is down", 10s)) << log();
+  // The link's slot is free now; a third client, which would hold it
+  // without a word (no frame, so no "no backend is up"), is refused.
+  Client late;
+  ASSERT_FALSE(late.connect("127.0.0.1", router->port()));
+  EXPECT_EQ(late.receive_frame(reply, 5s).code, Errc::closed);
+  backends[0] = spawn(FRAMED_SERVER_PATH, {"--port", port, "--log-level", "warn"});
+  ASSERT_TRUE(router->wait_for_log("backend 127.0.0.1:" + port + " is up again", 10s)) << log();
+  for (Client* c : {&a, &b}) {
+    ASSERT_FALSE(c->send_frame(as_span("y")));
+    ASSERT_FALSE(c->receive_frame(reply, 10s)) << log();
+  }
 }
 
 TEST_F(Router, ClosesClientsCleanlyWhenNoBackendIsUp) {

@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framed/client.h"
@@ -49,9 +50,9 @@ ServerOptions options(Backend backend = Backend::epoll) {
 struct Host {
   Server server;
   Error started;
-  explicit Host(Backend backend = Backend::epoll)
-      : server(options(backend), [](Loop&) { return std::make_unique<Echo>(); }),
-        started(server.start()) {}
+  explicit Host(Backend backend = Backend::epoll) : Host(options(backend)) {}
+  explicit Host(const ServerOptions& o)
+      : server(o, [](Loop&) { return std::make_unique<Echo>(); }), started(server.start()) {}
   ~Host() {
     server.stop(0ms);
     (void)server.wait();
@@ -122,6 +123,81 @@ TEST(Outbound, EveryBackendConnectsAndReportsARefusal) {
   }
   far.stop();
   (void)far.wait();
+}
+
+// Clients that hold every slot of max_conns leave none for an outbound
+// connection: the failure a proxy's backend link meets under a flood of
+// clients, unless the slots are kept back (outbound_reserve).
+std::string echoed(Client& c) {
+  if (const Error e = c.send_frame(bytes("hi")); e) return "send: " + e.message;
+  std::vector<std::byte> reply;
+  if (const Error e = c.receive_frame(reply, 2s); e) return "receive: " + e.message;
+  return std::string(reinterpret_cast<const char*>(reply.data()), reply.size());
+}
+
+TEST(Outbound, ClientsAtMaxConnsLeaveNoSlotForAnOutboundConnection) {
+  ServerOptions o = options();
+  o.max_conns = 2;
+  Host host(o);
+  ASSERT_FALSE(host.started) << host.started.message;
+  Server far(options(), [](Loop&) { return std::make_unique<Echo>(); });
+  ASSERT_FALSE(far.start());
+  Client a;
+  Client b;
+  ASSERT_FALSE(a.connect("127.0.0.1", host.server.port()));
+  ASSERT_FALSE(b.connect("127.0.0.1", host.server.port()));
+  ASSERT_EQ(echoed(a), "hi");
+  ASSERT_EQ(echoed(b), "hi");
+  const std::string r = run(host, "127.0.0.1", far.port());
+  EXPECT_NE(r.find("max_conns (2) connections are open"), std::string::npos) << r;
+  far.stop();
+  (void)far.wait();
+}
+
+TEST(Outbound, TheOutboundReserveIsKeptFromClients) {
+  ServerOptions o = options();
+  o.max_conns = 3;
+  o.outbound_reserve = 1;
+  Host host(o);
+  ASSERT_FALSE(host.started) << host.started.message;
+  Server far(options(), [](Loop&) { return std::make_unique<Echo>(); });
+  ASSERT_FALSE(far.start());
+  Client a;
+  Client b;
+  Client refused;
+  ASSERT_FALSE(a.connect("127.0.0.1", host.server.port()));
+  ASSERT_FALSE(b.connect("127.0.0.1", host.server.port()));
+  ASSERT_EQ(echoed(a), "hi");
+  ASSERT_EQ(echoed(b), "hi");
+  // The third client would take the reserved slot: accepted and closed.
+  ASSERT_FALSE(refused.connect("127.0.0.1", host.server.port()));
+  EXPECT_NE(echoed(refused), "hi");
+  EXPECT_EQ(host.server.counters().refused, 1U);
+  // The reserve is the outbound connection's.
+  EXPECT_EQ(run(host, "127.0.0.1", far.port()), "reply: ping");
+  // A client's slot, once given back, is a client's again; the reserve is
+  // still there for the next outbound connection.
+  a.close();
+  for (int i = 0; i < 1000 && host.server.counters().open != 1; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(host.server.counters().open, 1U);
+  Client c;
+  ASSERT_FALSE(c.connect("127.0.0.1", host.server.port()));
+  EXPECT_EQ(echoed(c), "hi");
+  EXPECT_EQ(run(host, "127.0.0.1", far.port()), "reply: ping");
+  far.stop();
+  (void)far.wait();
+}
+
+TEST(Outbound, AReserveNotBelowMaxConnsIsRefusedAtStart) {
+  ServerOptions o = options();
+  o.max_conns = 2;
+  o.outbound_reserve = 2;
+  Server s(o, [](Loop&) { return std::make_unique<Echo>(); });
+  const Error e = s.start();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e.message, "outbound_reserve (2) must be below max_conns (2)");
 }
 
 TEST(Outbound, ARefusedConnectReachesOnConnectError) {

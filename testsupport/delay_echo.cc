@@ -3,12 +3,17 @@
 //   --delay-max DUR  each reply waits a random time up to DUR, drawn from
 //                    --seed and the connection (replies stay in order: one
 //                    never leaves before the reply to an earlier frame);
+//   --service DUR    each connection answers one frame per DUR, without
+//                    blocking the worker: a reply leaves DUR after the one
+//                    before it, or after its frame if that came later (a
+//                    backend that is slow but keeps answering);
 //   --work DUR       each frame costs DUR of the worker's time (a sleep that
 //                    blocks the loop: a backend that serves one frame at a
 //                    time, as the router's benchmark wants);
 //   --stop-reading-after N  after N frames in all, no connection is read
 //                    or answered any more (a backend that stops reading).
 // SIGUSR1 logs the counters; "frames echoed" counts the replies sent.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -30,6 +35,7 @@ using framed::util::CliOption;
 struct Settings {
   std::chrono::milliseconds delay_max{0};
   std::chrono::milliseconds work{0};
+  std::chrono::milliseconds service{0};
   std::uint64_t seed = 1;
   std::size_t stop_after = 0;  // 0: never.
 };
@@ -50,6 +56,7 @@ struct Pending {
   std::deque<Reply> replies;
   framed::Timer timer;
   std::uint64_t rng = 0;
+  framed::Loop::Clock::time_point last_due{};  // --service: the latest reply's.
 };
 
 class DelayEcho final : public framed::FrameHandler {
@@ -68,14 +75,19 @@ class DelayEcho final : public framed::FrameHandler {
     ++frames_;
     if (s_.work.count() > 0) std::this_thread::sleep_for(s_.work);
     auto* p = c.context<Pending>();
-    if (s_.delay_max.count() == 0 && p->replies.empty()) {
+    if (s_.delay_max.count() == 0 && s_.service.count() == 0 && p->replies.empty()) {
       c.send_frame(payload);
       return;
     }
-    p->rng = mix(p->rng);
-    const auto delay = std::chrono::milliseconds(
-        static_cast<std::int64_t>(p->rng % static_cast<std::uint64_t>(s_.delay_max.count() + 1)));
-    auto due = c.loop().now() + delay;
+    auto due = c.loop().now();
+    if (s_.service.count() > 0) {
+      due = std::max(due, p->last_due) + s_.service;
+      p->last_due = due;
+    } else {
+      p->rng = mix(p->rng);
+      due += std::chrono::milliseconds(
+          static_cast<std::int64_t>(p->rng % static_cast<std::uint64_t>(s_.delay_max.count() + 1)));
+    }
     if (!p->replies.empty() && p->replies.back().due > due) due = p->replies.back().due;
     p->replies.push_back({due, {payload.begin(), payload.end()}});
     c.hold();
@@ -84,8 +96,8 @@ class DelayEcho final : public framed::FrameHandler {
 
  private:
   void arm(framed::Connection& c, Pending& p) {
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(p.replies.front().due -
-                                                                   c.loop().now());
+    const auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>(p.replies.front().due - c.loop().now());
     framed::Loop& loop = c.loop();
     const std::uint64_t id = c.id();
     p.timer = loop.after(std::max(wait, 0ms), [this, &loop, id] { fire(loop, id); });
@@ -116,6 +128,8 @@ A test backend: echoes every frame, in order, after a seeded random delay.
   --port N                    port, 0 picks one (default 0)
   --delay-max DUR             each reply waits up to DUR (default 0)
   --seed N                    the delays' seed (default 1)
+  --service DUR               each connection answers one frame per DUR, in
+                              turn, without blocking the worker (default 0)
   --work DUR                  each frame blocks the worker for DUR (default 0)
   --stop-reading-after N      after N frames, read and answer nothing more
   --log-level L               debug, info, warn, error or off (default warn)
@@ -137,6 +151,7 @@ int main(int argc, char** argv) {
       {"--delay-max", "a duration", set_duration(s.delay_max)},
       {"--seed", "a number", set_u64(s.seed, UINT64_MAX)},
       {"--work", "a duration", set_duration(s.work)},
+      {"--service", "a duration", set_duration(s.service)},
       {"--stop-reading-after", "a count", set_count(s.stop_after, 1U << 30U, true)},
       {"--log-level", "debug, info, warn, error or off", set_text(level)},
   };

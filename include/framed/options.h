@@ -88,6 +88,13 @@ struct ServerOptions {
   /// (atomics the loops store). Null: none.
   std::function<std::string()> metrics_extra;
   std::size_t max_conns = 1024;  ///< One limit across all workers.
+  /// Of max_conns, the slots only outbound connections (Loop::connect) may
+  /// take: accepted connections are refused (as at max_conns) once
+  /// max_conns - outbound_reserve of them are open, so that clients can
+  /// never take the slots a proxy needs toward its backends. 0 (the
+  /// default): both share max_conns, first come, first served. Must be
+  /// below max_conns.
+  std::size_t outbound_reserve = 0;
   /// Connections one client may hold at once, across all workers; 0: no
   /// limit. A client is its IPv4 address, or its IPv6 address's /64; behind
   /// a PROXY header, the address the header names. A client over the limit

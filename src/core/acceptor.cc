@@ -73,12 +73,12 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
     ++refusals_unlogged_;
     if (now - last_refuse_log_ >= kRefuseLogInterval) {
       log(LogLevel::warn,
-          "connection limit " + std::to_string(ctx_.config.max_conns) + " reached: refused " +
+          "connection limit " + std::to_string(ctx_.limit.max_inbound()) + " reached: refused " +
               std::to_string(refusals_unlogged_) + " connection(s)",
           util::LogEvent("refused")
               .text("peer", peer.to_string())
               .text("reason", "max-conns")
-              .number("limit", ctx_.config.max_conns)
+              .number("limit", ctx_.limit.max_inbound())
               .number("refused", refusals_unlogged_));
       last_refuse_log_ = now;
       refusals_unlogged_ = 0;

@@ -96,7 +96,7 @@ void Conn::close_now(CloseReason reason, const std::string& why, LogLevel level)
   socket_ = nullptr;
   report_pending();  // Nothing is owed any more.
   drop(ctx_.counters.open);
-  ctx_.limit.release();
+  ctx_.limit.release(!outbound());
   if (client_) ctx_.limit.per_ip().release(*client_);
   ctx_.table.release(*this);  // Freed at the end of the loop's turn.
 }

@@ -107,7 +107,8 @@ balancing:
 
 backend health:
   --backend-timeout DUR a backend that leaves a frame unanswered this long
-                        is marked down (default 5s)
+                        (counted from the reply before it, if later) is
+                        marked down (default 5s)
   --connect-timeout DUR a connect to a backend not done in this time fails
                         (default 1s)
   --retry               frames in flight to a backend that fails (refuses,

@@ -319,7 +319,7 @@ void Router::block(std::uint64_t client) {
 }
 
 void Router::arm_deadline(Link& l) {
-  const auto due = l.queue.front().sent + options_.backend_timeout;
+  const auto due = l.due(options_.backend_timeout);
   const auto wait = std::max(milliseconds(0),
                              std::chrono::ceil<milliseconds>(due - loop_.now()));
   // restart() reuses the timer (no allocation per frame).
@@ -328,7 +328,7 @@ void Router::arm_deadline(Link& l) {
 
 void Router::on_deadline(Link& l) {
   if (l.queue.empty() || l.conn == nullptr) return;
-  if (l.queue.front().sent + options_.backend_timeout > loop_.now()) {
+  if (l.due(options_.backend_timeout) > loop_.now()) {
     arm_deadline(l);
     return;
   }
@@ -344,6 +344,7 @@ void Router::link_reply(Link& l, std::span<const std::byte> payload) {
   }
   InFlight f = std::move(l.queue.front());
   l.queue.pop_front();
+  l.last_reply = loop_.now();
   b.backoff = options_.probe_interval;  // It answers: a later failure starts afresh.
   --b.in_flight;
   set(b.stats->in_flight, b.in_flight);

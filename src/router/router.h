@@ -18,6 +18,7 @@
 // backend does not read), until that connection drains.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +57,16 @@ struct Link {
   // (a close that comes late) are recognised and ignored.
   std::uint64_t generation = 0;
   std::deque<InFlight> queue;  // Oldest first.
-  Timer deadline;              // The oldest frame's --backend-timeout.
+  // The last reply on this connection: a frame behind others waits for its
+  // turn, and its time to answer counts from the reply before it.
+  Loop::Clock::time_point last_reply{};
+  Timer deadline;  // The oldest frame's --backend-timeout (due()).
+  // When the oldest frame in flight is overdue: --backend-timeout after it
+  // was queued, or after the reply before it, whichever came later. Only
+  // with frames in flight.
+  [[nodiscard]] Loop::Clock::time_point due(std::chrono::milliseconds timeout) const noexcept {
+    return std::max(queue.front().sent, last_reply) + timeout;
+  }
 };
 
 struct Backend {

@@ -39,7 +39,7 @@ ConnectionHandle Worker::connect(const std::string& host, std::uint16_t port,
     fail_outbound(out, {"cannot resolve '" + host + "': " + detail, Errc::resolve});
   } else if (out.candidates.empty()) {
     fail_outbound(out, {"cannot resolve '" + host + "': no address", Errc::resolve});
-  } else if (!limit_.try_reserve()) {
+  } else if (!limit_.try_reserve(false)) {
     fail_outbound(out, {"cannot connect to " + host + ": max_conns (" +
                             std::to_string(config_.max_conns) + ") connections are open",
                         Errc::connect});
@@ -68,7 +68,7 @@ void Worker::connect_next(Outbound& o) {
     }
     o.last_error = o.trying.to_string() + ": " + e.message();
   }
-  limit_.release();
+  limit_.release(false);
   fail_outbound(o, {"cannot connect to " + o.last_error, Errc::connect});
 }
 
@@ -84,7 +84,7 @@ void Worker::on_connected(transport::Socket& s, const net::SysError& result) {
   if (const auto e = io_->open(s); !e.ok()) {
     // Never opened to the handler: it hears of the failure instead.
     io_->close(s);
-    limit_.release();
+    limit_.release(false);
     fail_outbound(o, {"cannot connect to " + o.trying.to_string() + ": " + e.message(), Errc::io});
     return;
   }
@@ -105,7 +105,7 @@ void Worker::fail_outbound(Outbound& o, Error error) {
     // Timed out (or stopping) mid-attempt: the reservation goes with it.
     io_->close(*o.socket);
     o.socket = nullptr;
-    limit_.release();
+    limit_.release(false);
   }
   log(LogLevel::info, "outbound connection " + std::to_string(o.id) + ": " + error.message);
   // Taken out now (no later event may find it), told on the next turn.

@@ -72,7 +72,7 @@ Runtime::Runtime(const ServerOptions& config, std::vector<net::UniqueFd> listene
                  HandlerFactory make_handler, loop::Clock& clock, bool inherited)
     : config_(config),
       clock_(clock),
-      limit_(config.max_conns, config.max_conns_per_ip),
+      limit_(config.max_conns, config.max_conns_per_ip, config.outbound_reserve),
       make_handler_(std::move(make_handler)),
       listeners_(std::move(listeners)),
       inherited_(inherited) {}

@@ -24,6 +24,10 @@ using util::LogLevel;
 Error check(const ServerOptions& o) {
   if (o.workers == 0) return {"workers must be at least 1"};
   if (o.max_conns == 0) return {"max_conns must be at least 1"};
+  if (o.outbound_reserve >= o.max_conns) {
+    return {"outbound_reserve (" + std::to_string(o.outbound_reserve) +
+            ") must be below max_conns (" + std::to_string(o.max_conns) + ")"};
+  }
   if (o.read_chunk == 0) return {"read_chunk must be at least 1 byte"};
   if (o.backlog_cap == 0) return {"backlog_cap must be at least 1 byte"};
   if (o.high_water == 0 || o.low_water >= o.high_water) {
