@@ -93,7 +93,6 @@ class Load {
                                static_cast<int>(std::clamp<std::int64_t>(ms, 0, 1000)));
       if (n < 0 && errno != EINTR)
         return fail_all("epoll_wait: " + std::string(std::strerror(errno)));
-      now = Clock::now();
       for (std::size_t i = 0; i < static_cast<std::size_t>(std::max(n, 0)); ++i) {
         Conn& c = *conns_[events[i].data.u64];
         if (c.dead) continue;
@@ -242,11 +241,12 @@ class Load {
 
   void on_read(Conn& c) {
     bool completed = false;
-    // When the echoes that end here arrived: read after the read that
-    // brought them, not once per pass over the ready connections, which
-    // would leave out the time spent on the connections before this one
-    // (up to milliseconds with a thousand of them) and report round trips
-    // shorter than they were.
+    // When the echoes that end here arrived: read once, after the read that
+    // brings the first of them (later reads of this call add microseconds),
+    // not once per pass over the ready connections, which would leave out
+    // the time spent on the connections before this one (up to
+    // milliseconds with a thousand of them) and report round trips shorter
+    // than they were.
     Clock::time_point now{};
     // Over TLS, decrypted bytes may wait in OpenSSL with nothing for epoll
     // to report: read on while it holds any.

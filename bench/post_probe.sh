@@ -28,8 +28,9 @@ results=$tmp/results.txt
 : >"$results"
 for round in $(seq "$runs"); do
   # The floor: nothing else runs.
+  rm -f "$tmp/idle.txt" "$tmp/busy.txt"  # A round that writes none must not reuse the last.
   line=$("$floor" --duration "$duration")
-  sed -E 's/.*p50 ([0-9.]+) us, p99 ([0-9.]+) us.*longest stall ([0-9.]+) us/floor \1 \2 \3/' \
+  sed -nE 's/.*p50 ([0-9.]+) us, p99 ([0-9.]+) us.*longest stall ([0-9.]+) us/floor \1 \2 \3/p' \
     <<<"$line" >>"$results"
 
   # An idle loop: the probe alone, for DURATION.
@@ -38,13 +39,15 @@ for round in $(seq "$runs"); do
   kill -INT "$started_pid"
   wait "$started_pid" || true
   pids=()
-  awk '{print "idle", $4, $6, $8}' "$tmp/idle.txt" >>"$results"
+  if [ -s "$tmp/idle.txt" ]; then awk '{print "idle", $4, $6, $8}' "$tmp/idle.txt" >>"$results"
+  else echo "post_probe: round $round: the idle probe wrote nothing" >&2; fi
 
   # The loop saturated by 1000 connections.
   FRAMED_POST_PROBE=$tmp/busy.txt "$bench" --server "$echo_bin" --server-arg --max-conns \
     --server-arg 2000 --connections 1000 --depth 1 --size 64 --duration "$duration" --warmup 1s \
     --no-progress >"$tmp/bench.txt"
-  awk '{print "busy", $4, $6, $8}' "$tmp/busy.txt" >>"$results"
+  if [ -s "$tmp/busy.txt" ]; then awk '{print "busy", $4, $6, $8}' "$tmp/busy.txt" >>"$results"
+  else echo "post_probe: round $round: the probe under load wrote nothing" >&2; fi
   echo "post_probe: round $round done" >&2
 done
 

@@ -122,7 +122,8 @@ TEST_F(Router, KeepsEveryClientsOrderUnderRandomBackendDelaysWithEachPolicy) {
   start_backends(3, FRAMED_DELAY_ECHO_PATH, {"--delay-max", "15ms"});
   for (const char* policy : {"round-robin", "least-pending", "key"}) {
     start_router({"--balance", policy, "--key-bytes", "2"});
-    const ProgramRun r = stress(router->port(), {"--clients", "20", "--frames", "100", "--window", "16"});
+    const ProgramRun r =
+        stress(router->port(), {"--clients", "20", "--frames", "100", "--window", "16"});
     EXPECT_EQ(r.status.code, 0) << policy << "\n" << r.out << r.err << log();
     router.reset();
   }
@@ -187,7 +188,8 @@ TEST_F(Router, SendsEveryFrameOfAKeyToOneBackend) {
   long total = 0;
   for (int i = 0; i < 50 && total < 30; ++i) {
     total = 0;
-    for (auto& b : backends) total += std::max(0L, count_after(b->counters_line(), "frames echoed"));
+    for (auto& b : backends)
+      total += std::max(0L, count_after(b->counters_line(), "frames echoed"));
   }
   std::vector<long> counts;
   for (auto& b : backends) counts.push_back(count_after(b->counters_line(), "frames echoed"));
@@ -207,9 +209,9 @@ TEST_F(Router, WithRetryLosesNoFrameWhenABackendIsKilledMidStress) {
   backends[1]->send_signal(SIGKILL);
   const ProgramRun r = result.get();
   EXPECT_EQ(r.status.code, 0) << r.out << r.err << log();
-  EXPECT_TRUE(std::regex_search(
-      log(), std::regex("backend " + addr(*backends[1]) +
-                        " is down: .* with [1-9][0-9]* frame\\(s\\) in flight")))
+  EXPECT_TRUE(
+      std::regex_search(log(), std::regex("backend " + addr(*backends[1]) +
+                                          " is down: .* with [1-9][0-9]* frame\\(s\\) in flight")))
       << "the kill came with frames in flight:\n"
       << log();
 }
@@ -316,12 +318,12 @@ TEST_F(Router, AClientBlockedBehindABackendThatStopsReadingIsWokenWhenItIsMarked
 }
 
 // --backend-timeout counts from the reply before a frame when that came
-// later than the frame: a backend answering one frame per 100 ms is slow,
-// not down, even when the eighth frame of a pipeline on its one connection
-// waits 800 ms for its reply (it was marked down at the third).
+// later than the frame: a backend answering one frame per 50 ms is slow,
+// not down, even when the twentieth frame of a pipeline on its one
+// connection waits 1 s for its reply (it was marked down at the eleventh).
 TEST_F(Router, ABackendThatAnswersSteadilyIsNotMarkedDownForItsQueue) {
-  start_backends(1, FRAMED_DELAY_ECHO_PATH, {"--service", "100ms"});
-  start_router({"--backend-timeout", "300ms", "--backend-conns", "1"});
+  start_backends(1, FRAMED_DELAY_ECHO_PATH, {"--service", "50ms"});
+  start_router({"--backend-timeout", "500ms", "--backend-conns", "1"});
   Client c;
   ASSERT_FALSE(c.connect("127.0.0.1", router->port()));
   const auto request = [](std::size_t n, std::vector<std::byte>& out) {
@@ -331,9 +333,9 @@ TEST_F(Router, ABackendThatAnswersSteadilyIsNotMarkedDownForItsQueue) {
     return p.size() == 16 && p.front() == static_cast<std::byte>(n);
   };
   Client::PipelineOptions po;
-  po.window = 8;
+  po.window = 20;
   po.timeout = 10'000ms;
-  const Error e = c.pipeline(8, request, on_reply, po);
+  const Error e = c.pipeline(20, request, on_reply, po);
   EXPECT_FALSE(e) << e.message << "\n" << log();
   EXPECT_EQ(log().find("is down"), std::string::npos) << log();
 }
@@ -389,6 +391,33 @@ TEST_F(Router, ClientsAtMaxConnsCannotTakeABackendLinksSlot) {
   }
 }
 
+// A descriptor limit too low for the backend connections' reserve is said
+// in the terms of the limit, not of an option a router user cannot set;
+// one that leaves room for some clients cuts only their share.
+TEST_F(Router, ADescriptorLimitTooLowForThePoolsIsSaidPlainly) {
+  ProgramRun r;
+  r.status = run_to_exit("/usr/bin/prlimit",
+                         {"--nofile=60:60", FRAMED_ROUTER_PATH, "--listen", "127.0.0.1:0",
+                          "--backend", "127.0.0.1:1", "--backend-conns", "8", "--workers", "4"},
+                         r.out, r.err, 10'000ms);
+  EXPECT_TRUE(r.status.exited && r.status.code == 1) << r.err;
+  EXPECT_NE(r.err.find("RLIMIT_NOFILE leaves room for 32 connection(s), no more than the 64 kept "
+                       "for outbound connections; raise it (ulimit -n)"),
+            std::string::npos)
+      << r.err;
+  auto p = std::make_unique<ServerProcess>();
+  SpawnOptions o;
+  o.args = {"--nofile=100:100", FRAMED_ROUTER_PATH, "--listen",    "127.0.0.1:0",
+            "--backend",        "127.0.0.1:1",      "--max-conns", "1000"};
+  std::string error;
+  ASSERT_TRUE(p->start("/usr/bin/prlimit", o, error)) << error;
+  EXPECT_NE(p->stderr_text().find("--max-conns 1000 needs more file descriptors than "
+                                  "RLIMIT_NOFILE allows (100); serving at most 80 client "
+                                  "connections (and 4 outbound)"),
+            std::string::npos)
+      << p->stderr_text();
+}
+
 TEST_F(Router, ClosesClientsCleanlyWhenNoBackendIsUp) {
   const std::uint16_t closed_port = 1;  // tcpmux: nothing listens there.
   router = spawn(FRAMED_ROUTER_PATH, {"--listen", "127.0.0.1:0", "--backend",
@@ -434,7 +463,7 @@ TEST_F(Router, ServesMetricsPerBackend) {
   std::smatch m;
   std::string text;
   for (int i = 0; i < 100 && !std::regex_search(text = log(), m,
-                                                std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)/"));
+                             std::regex("metrics on http://127\\.0\\.0\\.1:([0-9]+)/"));
        ++i) {
     std::this_thread::sleep_for(20ms);
   }
@@ -448,9 +477,9 @@ TEST_F(Router, ServesMetricsPerBackend) {
     ASSERT_FALSE(c.receive_frame(reply, 10s));
   }
   auto fd = connect_local(metrics_port);
-  const Exchange ex = exchange(
-      fd.get(), bytes_of("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), SIZE_MAX,
-      false, 5'000ms);
+  const Exchange ex =
+      exchange(fd.get(), bytes_of("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+               SIZE_MAX, false, 5'000ms);
   const std::string body(reinterpret_cast<const char*>(ex.received.data()), ex.received.size());
   for (const auto& b : backends) {
     EXPECT_NE(body.find("framed_router_frames_forwarded_total{backend=\"" + addr(*b) + "\"} 2\n"),
@@ -466,10 +495,10 @@ TEST_F(Router, PassesTheWholeConformanceSuite) {
   start_backends(2, FRAMED_SERVER_PATH, {});
   start_router({});
   ProgramRun r;
-  r.status = run_to_exit(FRAMED_CONFORM_PATH,
-                         {"--port", std::to_string(router->port()), "--seed", "42", "--timeout",
-                          "10s"},
-                         r.out, r.err, 110'000ms);
+  r.status =
+      run_to_exit(FRAMED_CONFORM_PATH,
+                  {"--port", std::to_string(router->port()), "--seed", "42", "--timeout", "10s"},
+                  r.out, r.err, 110'000ms);
   EXPECT_EQ(r.status.code, 0) << r.out << r.err << log();
 }
 

@@ -4,8 +4,12 @@
 // And a proxy built from connect, writable()/on_drain and
 // pause_reading()/resume_reading() holds bounded memory when its far side
 // stops reading.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -190,6 +194,63 @@ TEST(Outbound, TheOutboundReserveIsKeptFromClients) {
   (void)far.wait();
 }
 
+// A frame echoed over a connection made from `source` (another loopback
+// address than 127.0.0.1: another client for max_conns_per_ip). Returns
+// the echo, or what failed.
+std::string echoed_from(const char* source, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "socket failed";
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  const timeval two_seconds{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
+  std::string result = "connect failed";
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) == 0 &&
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0) {
+    const char frame[] = {0, 0, 0, 2, 'h', 'i'};
+    char reply[6] = {};
+    std::size_t got = 0;
+    if (::send(fd, frame, sizeof frame, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof frame)) {
+      result = "send failed";
+    } else {
+      while (got < sizeof reply) {
+        const ssize_t n = ::recv(fd, reply + got, sizeof reply - got, 0);
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+      }
+      result = got == sizeof reply ? std::string(reply + 4, 2)
+                                   : "closed after " + std::to_string(got) + " bytes";
+    }
+  }
+  ::close(fd);
+  return result;
+}
+
+// A client refused for max_conns_per_ip gives back the slot of max_conns
+// it was accepted on: refusals never add up to a full server.
+TEST(Outbound, PerIpRefusalsGiveTheirSlotsBack) {
+  ServerOptions o = options();
+  o.max_conns = 2;
+  o.max_conns_per_ip = 1;
+  Host host(o);
+  ASSERT_FALSE(host.started) << host.started.message;
+  Client a;
+  ASSERT_FALSE(a.connect("127.0.0.1", host.server.port()));
+  ASSERT_EQ(echoed(a), "hi");
+  for (int i = 0; i < 3; ++i) {
+    Client again;
+    ASSERT_FALSE(again.connect("127.0.0.1", host.server.port()));
+    EXPECT_NE(echoed(again), "hi");
+  }
+  EXPECT_EQ(host.server.counters().refused_per_ip, 3U);
+  EXPECT_EQ(echoed_from("127.0.0.2", host.server.port()), "hi");
+}
+
 TEST(Outbound, AReserveNotBelowMaxConnsIsRefusedAtStart) {
   ServerOptions o = options();
   o.max_conns = 2;
@@ -243,7 +304,7 @@ TEST(Outbound, AConnectInProgressAtTheStopReachesOnConnectError) {
       (void)l.connect("127.0.0.1", port, std::make_unique<Pinger>(outcome), 30s);
     });
     std::this_thread::sleep_for(50ms);  // The connect is under way (hanging).
-  }  // Stopped and destroyed.
+  }                                     // Stopped and destroyed.
   ASSERT_EQ(f.wait_for(0s), std::future_status::ready) << "on_connect_error was never called";
   const std::string r = f.get();
   EXPECT_NE(r.find("stop"), std::string::npos) << r;

@@ -65,7 +65,7 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
     }
     return false;
   }
-  if (!ctx_.limit.try_reserve()) {
+  if (!ctx_.limit.try_reserve(true)) {
     // Accept-and-close, so the client learns at once instead of waiting in
     // the backlog.
     bump(ctx_.counters.refused);
@@ -90,7 +90,7 @@ bool Acceptor::admit(const net::Endpoint& peer, std::optional<IpKey>& held) {
   IpKey key;
   if (ctx_.limit.per_ip().enabled() && !ctx_.config.proxy_protocol && IpKey::of(peer, key)) {
     if (!admit_client(ctx_, key, peer.to_string())) {
-      ctx_.limit.release();
+      ctx_.limit.release(true);
       return false;
     }
     held = key;

@@ -25,14 +25,14 @@ class ConnLimit {
   // one. Returns false at the limit: for an accepted one, also when only
   // the outbound reserve is left. Each slot is given back by release()
   // with the same `inbound`.
-  bool try_reserve(bool inbound = true) noexcept {
+  bool try_reserve(bool inbound) noexcept {
     if (inbound && !bounded_add(inbound_, max_inbound_)) return false;
     if (bounded_add(open_, max_)) return true;
     // A slot the inbound count took is given back: the total is full.
     if (inbound) inbound_.fetch_sub(1, std::memory_order_acq_rel);
     return false;
   }
-  void release(bool inbound = true) noexcept {
+  void release(bool inbound) noexcept {
     open_.fetch_sub(1, std::memory_order_acq_rel);
     if (inbound) inbound_.fetch_sub(1, std::memory_order_acq_rel);
   }

@@ -24,9 +24,11 @@ int main(int argc, char** argv) {
   }
   framed::ServerOptions server = options.server;
   // The backend connections count toward the server's one limit: it is the
-  // clients' limit plus every pool, and the pools' share is kept for them,
-  // so that a flood of clients cannot stop a backend link from reconnecting.
-  server.outbound_reserve = options.backends.size() * options.backend_conns * server.workers;
+  // clients' limit plus the pools' share, which is kept for them, so that a
+  // flood of clients cannot stop a backend link from reconnecting. Twice
+  // the pools: a link given up may still be closing (its lingering close,
+  // or a connect still under way) when its replacement is made.
+  server.outbound_reserve = 2 * options.backends.size() * options.backend_conns * server.workers;
   server.max_conns += server.outbound_reserve;
   std::vector<std::string> names;
   for (const auto& b : options.backends) names.push_back(b.text());

@@ -30,7 +30,10 @@ constexpr std::size_t kReservedFds = 16;
 
 // Makes room for max_conns descriptors: raises the soft RLIMIT_NOFILE up to
 // the hard limit if needed, otherwise lowers the effective connection limit.
-std::size_t fit_fd_limit(std::size_t max_conns, std::size_t workers) {
+// The cut comes out of the clients' share: the `outbound` slots
+// (ServerOptions::outbound_reserve) are kept, so the result may be no more
+// than `outbound` when the limit leaves no room for a client.
+std::size_t fit_fd_limit(std::size_t max_conns, std::size_t workers, std::size_t outbound) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return max_conns;
   // Each worker beyond the first adds a listener, an epoll, an eventfd
@@ -49,10 +52,14 @@ std::size_t fit_fd_limit(std::size_t max_conns, std::size_t workers) {
   }
   const std::size_t fit =
       lim.rlim_cur > reserved + 1 ? static_cast<std::size_t>(lim.rlim_cur - reserved) : 1;
-  log(LogLevel::warn, "--max-conns " + std::to_string(max_conns) +
-                          " needs more file descriptors than RLIMIT_NOFILE allows (" +
-                          std::to_string(lim.rlim_cur) + "); serving at most " +
-                          std::to_string(fit) + " connections");
+  if (fit <= outbound) return fit;  // serve() says why it cannot start.
+  // Said in the clients' terms: --max-conns counts them, not the reserve.
+  log(LogLevel::warn,
+      "--max-conns " + std::to_string(max_conns - outbound) +
+          " needs more file descriptors than RLIMIT_NOFILE allows (" +
+          std::to_string(lim.rlim_cur) + "); serving at most " + std::to_string(fit - outbound) +
+          (outbound > 0 ? " client connections (and " + std::to_string(outbound) + " outbound)"
+                        : " connections"));
   return fit;
 }
 
@@ -75,7 +82,16 @@ int serve(const ServerOptions& options, const HandlerFactory& make_handler,
     std::fprintf(stderr, "%s: --backend io_uring: %s\n", name, why.c_str());
     return 2;
   }
-  if (config.workers > 0) config.max_conns = fit_fd_limit(config.max_conns, config.workers);
+  if (config.workers > 0 && config.outbound_reserve < config.max_conns) {
+    config.max_conns = fit_fd_limit(config.max_conns, config.workers, config.outbound_reserve);
+    if (config.max_conns <= config.outbound_reserve) {
+      std::fprintf(stderr,
+                   "%s: RLIMIT_NOFILE leaves room for %zu connection(s), no more than the %zu "
+                   "kept for outbound connections; raise it (ulimit -n)\n",
+                   name, config.max_conns, config.outbound_reserve);
+      return 1;
+    }
+  }
 
   // The variables are read once and removed, as sd_listen_fds(3) and
   // sd_notify(3) do with unset_environment, so nothing we start inherits them.
