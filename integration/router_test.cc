@@ -489,6 +489,9 @@ TEST_F(Router, ServesMetricsPerBackend) {
               std::string::npos);
   }
   EXPECT_NE(body.find("framed_connections_open"), std::string::npos);
+  // --max-conns counts clients: the backend connections' reserve is not in it.
+  EXPECT_NE(body.find("\nframed_connections_max 1024\n"), std::string::npos) << body;
+  EXPECT_NE(log().find(", max-conns 1024 (and 8 kept for outbound),"), std::string::npos) << log();
 }
 
 TEST_F(Router, PassesTheWholeConformanceSuite) {

@@ -78,8 +78,11 @@ std::string render_metrics(const Runtime& runtime) {
   x.family("framed_pending_output_bytes", "gauge",
            "Output owed to peers (written by the handlers, not yet taken by the kernel).");
   x.sample("framed_pending_output_bytes", {}, load(sum.pending_bytes));
+  // In --max-conns' terms: the slots kept for outbound connections
+  // (ServerOptions::outbound_reserve) are not the clients'.
   x.family("framed_connections_max", "gauge", "The --max-conns limit.");
-  x.sample("framed_connections_max", {}, static_cast<std::uint64_t>(config.max_conns));
+  x.sample("framed_connections_max", {},
+           static_cast<std::uint64_t>(config.max_conns - config.outbound_reserve));
   x.family("framed_connections_accepted_total", "counter",
            "Connections accepted past the limits checked at the accept (those refused later, "
            "after a PROXY header or by the TLS handshake, are in refused_total as well).");

@@ -182,7 +182,11 @@ Error Server::start() {
       config.name + " on " + m.bound.to_string() +
           (adopted ? " (a listening socket passed in)" : "") + ": backend " +
           std::string(loop::to_string(config.backend)) + ", workers " +
-          std::to_string(config.workers) + ", max-conns " + std::to_string(config.max_conns) +
+          std::to_string(config.workers) + ", max-conns " +
+          std::to_string(config.max_conns - config.outbound_reserve) +
+          (config.outbound_reserve > 0
+               ? " (and " + std::to_string(config.outbound_reserve) + " kept for outbound)"
+               : std::string()) +
           ", max-frame " + std::to_string(config.max_frame) + " bytes" + proxy_note +
           (config.tls.enabled()
                ? ", TLS " + config.tls.min_version + "+" +
@@ -193,7 +197,7 @@ Error Server::start() {
           .text("address", m.bound.to_string())
           .text("backend", loop::to_string(config.backend))
           .number("workers", config.workers)
-          .number("max_conns", config.max_conns)
+          .number("max_conns", config.max_conns - config.outbound_reserve)
           .text("tls", config.tls.enabled() ? "on" : "off"));
   if (config.metrics) {
     log(LogLevel::info,
